@@ -1,0 +1,94 @@
+"""The `outstack` command line: a table of command name to (handler, argument setup)."""
+
+import argparse
+import sys
+
+from . import __version__
+from .errors import CliError
+
+
+def _sim(args):
+    from .commands.sim import run
+
+    return run(args)
+
+
+def _image(args):
+    from .commands.image import run
+
+    return run(args)
+
+
+def _deploy(args):
+    from .commands.deploy import run
+
+    return run(args)
+
+
+def _sim_args(p):
+    p.add_argument("image", nargs="?", default=None,
+                   help="flash image file (default build/flash-BOARD.img)")
+    p.add_argument("--board", default="unix", help="board to play (default unix)")
+    p.add_argument("--fresh", action="store_true",
+                   help="build a fresh image from firmware/ and lib/ first")
+    p.add_argument("--config", help="device config file to put on the image as /config.json")
+    p.add_argument("--uart-baud", type=int, default=115200, help="UART1 line rate (default 115200)")
+    p.add_argument("--usb-baud", type=int, default=0,
+                   help="throttle the USB REPL to this rate too (default: unthrottled)")
+    p.add_argument("--wifi", default="outstack:outstack-key", help="SSID:KEY of the access point")
+    p.add_argument("--no-wifi", action="store_true", help="no access point in range")
+    p.add_argument("--link", help="also make PATH a symlink to the USB REPL pty")
+    p.add_argument("--no-attach", action="store_true",
+                   help="do not attach this terminal; run until interrupted")
+
+
+def _image_args(p):
+    p.add_argument("action", choices=["build", "check", "ls", "cat"])
+    p.add_argument("image")
+    p.add_argument("path", nargs="?", help="file on the board (for cat)")
+    p.add_argument("--board", default="unix")
+    p.add_argument("--config", help="device config file to put on the image as /config.json")
+
+
+def _deploy_args(p):
+    p.add_argument("--port", required=True, help="serial port of the board (or a virtual board pty)")
+    p.add_argument("--board", default="rp2040", help="board kind (default rp2040)")
+    p.add_argument("--source", action="store_true", help="copy .py sources instead of .mpy")
+    p.add_argument("--config", help="device config file to install as /config.json")
+    p.add_argument("--no-mip", action="store_true", help="skip micropython-lib packages")
+
+
+COMMANDS = {
+    "sim": (_sim, _sim_args, "boot a virtual board and attach to its REPL"),
+    "image": (_image, _image_args, "build, check or read a virtual board flash image"),
+    "deploy": (_deploy, _deploy_args, "compile and copy the firmware to a board"),
+}
+
+
+def parser():
+    top = argparse.ArgumentParser(prog="outstack", description="Outstack Micro host tools")
+    top.add_argument("--version", action="version", version=f"outstack {__version__}")
+    subs = top.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (handler, setup, helptext) in COMMANDS.items():
+        p = subs.add_parser(name, help=helptext, description=helptext)
+        setup(p)
+        p.set_defaults(handler=handler)
+    return top
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser().print_help()
+        return 2
+    try:
+        return args.handler(args) or 0
+    except CliError as e:
+        print(f"outstack: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

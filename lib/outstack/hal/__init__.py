@@ -1,0 +1,87 @@
+# The one place device code touches `machine`. Each board's facts come from
+# outstack/board.py (installed from boards/<name>/board.py); everything above hal is portable.
+import machine
+from micropython import const
+from outstack import board
+
+_RP2_SCRATCH0 = const(0x4005800C)  # watchdog SCRATCH0 (RP2040 datasheet 4.7.6)
+_STM32_BKP0R = const(0x40002850)  # RTC_BKP0R on STM32F4 (RM0090 26.6.20)
+
+
+def reset_cause():
+    """Why the board last started: 'PWRON', 'WDT', 'HARD', 'SOFT', 'DEEPSLEEP' or 'UNKNOWN'.
+    Only causes in board.RESET_CAUSES can be reported: rp2 knows just PWRON and WDT
+    (a machine.reset() there shows as WDT, a soft reset keeps the previous cause)."""
+    code = machine.reset_cause()
+    for name in board.RESET_CAUSES:
+        if getattr(machine, name + "_RESET", None) == code:
+            return name
+    return "UNKNOWN"
+
+
+def check_watchdog(timeout_ms):
+    if not 1 <= timeout_ms <= board.WDT_MAX_MS:
+        raise ValueError("watchdog timeout %d ms is above the %s limit of %d ms"
+                         % (timeout_ms, board.NAME, board.WDT_MAX_MS)
+                         if timeout_ms > 0 else "watchdog timeout must be at least 1 ms")
+
+
+class Watchdog:
+    """The hardware watchdog. Once started it cannot be stopped: only feed() keeps the board up."""
+
+    def __init__(self, timeout_ms):
+        check_watchdog(timeout_ms)
+        self.timeout_ms = timeout_ms
+        self._wdt = machine.WDT(timeout=timeout_ms)
+
+    def feed(self):
+        self._wdt.feed()
+
+
+def reset():
+    machine.reset()
+
+
+def soft_reset():
+    machine.soft_reset()
+
+
+def idle():
+    machine.idle()
+
+
+def backup_read():
+    """The backup memory (survives resets, not power cuts): board.BACKUP_BYTES bytes."""
+    n = board.BACKUP_BYTES
+    if board.BACKUP_KIND == "rtc_memory":
+        data = machine.RTC().memory()
+        return data + bytes(n - len(data))
+    base = _RP2_SCRATCH0 if board.BACKUP_KIND == "rp2_scratch" else _STM32_BKP0R
+    return bytes(machine.mem32[base + (i & ~3)] >> 8 * (i & 3) & 0xFF for i in range(n))
+
+
+def backup_write(data):
+    n = board.BACKUP_BYTES
+    if len(data) > n:
+        raise ValueError("backup memory holds %d bytes on %s, not %d" % (n, board.NAME, len(data)))
+    data = bytes(data) + bytes(n - len(data))
+    if board.BACKUP_KIND == "rtc_memory":
+        machine.RTC().memory(data)
+        return
+    base = _RP2_SCRATCH0 if board.BACKUP_KIND == "rp2_scratch" else _STM32_BKP0R
+    for i in range(0, n, 4):
+        machine.mem32[base + i] = int.from_bytes(data[i : i + 4], "little")
+
+
+def uart(baudrate=115200, timeout=0):
+    """The board's spare UART (UART1 on every supported board) at `baudrate`, 8N1."""
+    return machine.UART(board.UART1[0], baudrate=baudrate, timeout=timeout)
+
+
+def wlan():
+    """The station interface, or None on a board without Wi-Fi."""
+    try:
+        import network
+    except ImportError:
+        return None
+    return network.WLAN(network.STA_IF)

@@ -150,6 +150,10 @@ class VirtualBoard:
                                        f"(events: {self.events[since:]}; error: {self.error})")
                 self._cond.wait(min(left, 0.1))
 
+    def last_feed_before(self, event: Event) -> float:
+        """When the watchdog was last fed (or armed) before `event`."""
+        return max(e.t for e in self.events if e.kind in ("wdt-armed", "wdt-fed") and e.t <= event.t)
+
     def mark(self) -> int:
         with self._cond:
             return len(self.events)
@@ -161,9 +165,12 @@ class VirtualBoard:
 
     def _loop(self):
         while not self._stopping:
-            for key, _ in self.sel.select(self._timeout()):
-                key.data()
-            self._tick()
+            try:
+                for key, _ in self.sel.select(self._timeout()):
+                    key.data()
+                self._tick()
+            except Exception as e:  # the board must outlive a bug in one handler; say so
+                self._emit("host-error", repr(e))
         self.sel.close()
 
     def _timeout(self):
@@ -333,11 +340,11 @@ class VirtualBoard:
         self.sel.register(conn, selectors.EVENT_READ, lambda: self._on_ctl(conn))
 
     def _on_ctl(self, conn):
+        if conn is not self.ctl_conn:
+            return  # closed by a reset earlier in this round of events
         try:
             data = conn.recv(4096)
         except BlockingIOError:
-            return
-        if conn is not self.ctl_conn:
             return
         self._ctl_buf += data
         *lines, self._ctl_buf = self._ctl_buf.split(b"\n")
@@ -351,6 +358,7 @@ class VirtualBoard:
         now = time.monotonic()
         if verb == "F" and self.wdt_ms:
             self.wdt_deadline, self.last_feed = now + self.wdt_ms / 1000, now
+            self._emit("wdt-fed")
         elif verb == "w":
             self.flash_writes = int(args[0])
         elif verb == "wdt":
@@ -412,6 +420,8 @@ class VirtualBoard:
         self.sel.register(conn, selectors.EVENT_READ, lambda: self._on_uart_dev(conn))
 
     def _on_uart_dev(self, conn):
+        if conn is not self.uart_conn:
+            return
         try:
             data = conn.recv(4096)
         except BlockingIOError:

@@ -1,0 +1,84 @@
+"""Collects tests/device/test_*.py as *device* tests: each file runs inside MicroPython on a
+fresh virtual board, one pytest item per `test_` function, the device traceback on failure."""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from outstack import image
+from outstack.sim import VirtualBoard
+
+HERE = Path(__file__).parent
+RESULT = re.compile(r"@@ (PASS|FAIL|SKIP) (\w+)(.*?)\r?\n(.*?)@@ END", re.S)
+TIMEOUT = 300
+
+
+def pytest_pycollect_makemodule(module_path, parent):
+    # Device test files are MicroPython: collect them ourselves, never import them here.
+    if module_path.parent == HERE:
+        return DeviceFile.from_parent(parent, path=module_path)
+    return None
+
+
+class DeviceFile(pytest.File):
+    def collect(self):
+        tree = ast.parse(self.path.read_text())
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_"):
+                yield DeviceItem.from_parent(self, name=node.name)
+
+    def results(self, tmp_root: Path) -> dict:
+        if not hasattr(self, "_results"):
+            self._results = run_on_board(self.path, tmp_root)
+        return self._results
+
+
+class DeviceItem(pytest.Item):
+    def runtest(self):
+        tmp = self.config._tmp_path_factory.mktemp(self.parent.path.stem)
+        results, output = self.parent.results(tmp)
+        if self.name not in results:
+            raise DeviceError(f"{self.name} did not report (board output follows)\n{output}")
+        status, detail = results[self.name]
+        if status == "SKIP":
+            pytest.skip(detail.strip() or "skipped on the device")
+        if status == "FAIL":
+            raise DeviceError(detail)
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, DeviceError):
+            return f"device traceback:\n{excinfo.value}"
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, None, f"device: {self.name}"
+
+
+class DeviceError(Exception):
+    pass
+
+
+def run_on_board(test_file: Path, tmp: Path, board: str = "unix"):
+    main = f"import _runner\n_runner.run({test_file.stem!r})\n"
+    (tmp / "main.py").write_text(main)
+    files = [f for f in image.layout(board) if f[1] != "/main.py"]
+    files += [(str(tmp / "main.py"), "/main.py"), (str(HERE / "_runner.py"), "/lib/_runner.py"),
+              (str(test_file), f"/lib/{test_file.name}")]
+    img = tmp / "flash.img"
+    image.build(img, board, files)
+    with VirtualBoard(img, board) as vb:
+        vb.start()
+        _wait_done(vb)
+        text = vb.output.decode(errors="replace")
+    results = {m.group(2): (m.group(1), m.group(3) + m.group(4)) for m in RESULT.finditer(text)}
+    return results, text
+
+
+def _wait_done(vb):
+    import time
+
+    end = time.monotonic() + TIMEOUT
+    while b"@@ DONE" not in vb.output and time.monotonic() < end and vb.state != "halted":
+        time.sleep(0.05)

@@ -45,7 +45,7 @@ def _link(path: str, target: str):
         raise CliError(f"{link} exists and is not a virtual board link; not touching it")
     lock = Path(str(link) + ".lock")
     lock.touch()
-    held = lock_path(lock, "port link")
+    held = lock_path(lock, f"port {link}")
     if link.is_symlink():
         link.unlink()
     link.symlink_to(target)

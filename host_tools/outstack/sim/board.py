@@ -102,7 +102,7 @@ class VirtualBoard:
             self._image_lock = None
 
     def _lock_image(self):
-        self._image_lock = lock_path(self.image, "flash image")
+        self._image_lock = lock_path(self.image, f"flash image {self.image}")
 
     def __enter__(self):
         return self
@@ -436,12 +436,13 @@ class VirtualBoard:
 
 
 def lock_path(path: Path, what: str):
-    """Hold an exclusive lock on `path` for as long as the returned file stays open."""
+    """Hold an exclusive lock on `path` for as long as the returned file stays open.
+    `what` names the thing in use, for the error message."""
     f = open(path, "rb")
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         f.close()
-        raise CliError(f"{what} {path} is in use by another virtual board") from None
+        raise CliError(f"{what} is in use by another virtual board") from None
     return f
 

@@ -1,5 +1,6 @@
 # The board's REPL on the USB port: the friendly REPL a person types into, and the raw
 # REPL (with raw-paste flow control) that mpremote drives, byte for byte as a board does.
+import io
 import struct
 import sys
 import _hw
@@ -26,11 +27,20 @@ def banner():
     _out.write('Type "help()" for more information.\n')
 
 
+def print_exception(e):
+    # As a board prints it: without the frames of this ROM, which a board has in C.
+    buf = io.StringIO()
+    sys.print_exception(e, buf)
+    for line in buf.getvalue().split("\n")[:-1]:
+        if not (line.startswith('  File "') and "/rom/_" in line):
+            _out.write(line + "\n")
+
+
 def _run(src, g, name, mode):
     try:
         exec(compile(src, name, mode), g)
     except BaseException as e:  # SystemExit too: the REPL outlives what it runs
-        sys.print_exception(e, _out)
+        print_exception(e)
 
 
 def soft_reboot(mode):
@@ -172,7 +182,7 @@ def _exec_raw(src, g):
         _out.write("\x04")
     except BaseException as e:
         _out.write("\x04")
-        sys.print_exception(e, _out)
+        print_exception(e)
     _out.write("\x04")
 
 

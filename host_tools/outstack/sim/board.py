@@ -3,6 +3,7 @@
 One thread owns every file descriptor and timer (the event loop below); callers talk to it
 through `_do`, so tests and the CLI can drive the board from any thread."""
 
+import ctypes
 import fcntl
 import json
 import os
@@ -235,7 +236,7 @@ class VirtualBoard:
         self._proc = subprocess.Popen(
             [micropython(), "-X", f"heapsize={self.heap}", "_sim.py", str(cfg_path)],
             cwd=ROM, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            start_new_session=True, preexec_fn=_die_with_parent)
         os.set_blocking(self._proc.stdin.fileno(), False)
         os.set_blocking(self._proc.stdout.fileno(), False)
         self.dev_in = Link(self._proc.stdin.fileno())
@@ -433,6 +434,12 @@ class VirtualBoard:
         data = self.uart.read()
         if data and self.uart_to_dev.fd is not None:
             self.uart_to_dev.push(data)  # a UART with nobody listening loses what it gets
+
+
+def _die_with_parent():
+    # The board loses power with the process that plays it, however that process ends.
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def lock_path(path: Path, what: str):

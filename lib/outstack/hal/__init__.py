@@ -84,4 +84,5 @@ def wlan():
         import network
     except ImportError:
         return None
-    return network.WLAN(network.STA_IF)
+    wlan = getattr(network, "WLAN", None)  # pyboard v1.1: `network` exists, without WLAN
+    return wlan(network.STA_IF) if wlan else None

@@ -1,0 +1,201 @@
+# Device tests of the message path: cast, call, replies, full inboxes, rights, heap use.
+import asyncio
+import micropython
+from outstack.kernel import Kernel
+from outstack.server import Server, Proc
+from outstack.spec import Spec
+from outstack import errors
+
+
+class Counter(Server):
+    def init(self, config, state):
+        self.n = 0
+
+    def handle_cast(self, msg, arg):
+        if msg == "add":
+            self.n += arg
+        elif msg == "boom":
+            raise ValueError("boom on purpose")
+
+    def handle_call(self, msg, arg):
+        if msg == "get":
+            return self.n
+        if msg == "later":
+            self.pending = self.defer()
+            return None
+        if msg == "boom":
+            raise ValueError("bad request %r" % (arg,))
+        return super().handle_call(msg, arg)
+
+
+def start(k, name="counter", cls=Counter, **kw):
+    p = Proc(k, Spec(name, cls, **kw))
+    s = cls()
+    p.attach(s)
+    s.init({}, None)
+    return p
+
+
+async def test_cast_then_call_sees_it():
+    k = Kernel()
+    start(k)
+    k.start()
+    c = k.client("counter")
+    await c.cast("add", 2)
+    c.try_cast("add", 3)
+    await c.call("get")
+    assert c.value == 5
+
+
+async def test_call_and_cast_allocate_nothing_in_steady_state():
+    k = Kernel()
+    start(k)
+    k.start()
+    c = k.client("counter")
+    for _ in range(3):  # warm up: first use may grow internal tables
+        await c.cast("add", 1)
+        await c.call("get")
+    micropython.heap_lock()
+    try:
+        for _ in range(200):
+            await c.cast("add", 1)
+            c.try_cast("add", 1)
+            await c.call("get")
+    finally:
+        micropython.heap_unlock()
+    assert c.value == 3 + 400
+
+
+async def test_call_times_out_with_clear_error():
+    class Slow(Server):
+        def handle_call(self, msg, arg):
+            self.defer()  # never answered
+
+    k = Kernel()
+    start(k, "slow", Slow)
+    k.start()
+    c = k.client("slow")
+    try:
+        await c.call("x", None, 50)
+    except errors.CallTimeout as e:
+        assert "'x'" in str(e) and "'slow'" in str(e), str(e)
+    else:
+        raise AssertionError("no timeout")
+
+
+async def test_deferred_reply():
+    k = Kernel()
+    p = start(k)
+    k.start()
+    c = k.client("counter")
+
+    async def answer_later():
+        await asyncio.sleep_ms(20)
+        p.server.reply(p.server.pending, "done")
+
+    asyncio.create_task(answer_later())
+    await c.call("later")
+    assert c.value == "done"
+
+
+async def test_full_inbox_try_cast_hands_message_back():
+    k = Kernel()
+    start(k, inbox=2)  # dispatcher not started: nothing drains the inbox
+    c = k.client("counter")
+    c.try_cast("add", 1)
+    c.try_cast("add", 2)
+    try:
+        c.try_cast("add", 99)
+    except errors.InboxFull as e:
+        assert e.msg == "add" and e.arg == 99
+        assert "'counter'" in str(e)
+    else:
+        raise AssertionError("full inbox accepted a message")
+
+
+async def test_blocking_cast_waits_for_room_then_times_out():
+    k = Kernel()
+    start(k, inbox=1)
+    c = k.client("counter")
+    c.try_cast("add", 1)
+    try:
+        await c.cast("add", 2, 30)
+    except errors.CallTimeout as e:
+        assert "full" in str(e)
+    else:
+        raise AssertionError("cast into a full inbox did not time out")
+    k.start()  # now the inbox drains and a waiting cast gets in
+    await c.cast("add", 5)
+    await c.call("get")
+    assert c.value == 6
+
+
+async def test_send_to_unknown_name():
+    k = Kernel()
+    try:
+        k.client("nobody")
+    except errors.NoSuchServer as e:
+        assert "'nobody'" in str(e)
+    else:
+        raise AssertionError("unknown name accepted")
+
+
+async def test_server_may_send_only_where_granted():
+    k = Kernel()
+    p = start(k, "a", grants=("counter",))
+    start(k)
+    p.server.client("counter")  # granted
+    try:
+        p.server.try_cast("b", "x")
+    except errors.NotPermitted as e:
+        assert "'a'" in str(e) and "'b'" in str(e)
+    else:
+        raise AssertionError("ungranted send went through")
+
+
+async def test_handler_that_raises_fails_the_call_at_once():
+    k = Kernel()
+    p = start(k)
+    exits = []
+    p.on_exit = lambda proc, why: exits.append(why)
+    k.start()
+    c = k.client("counter")
+    try:
+        await c.call("boom", 7)
+    except errors.ServerCrashed as e:
+        assert "bad request 7" in str(e) and "'counter'" in str(e), str(e)
+    else:
+        raise AssertionError("crash not reported to caller")
+    assert len(exits) == 1 and not p.alive
+    try:
+        c.try_cast("add", 1)
+    except errors.ServerDown:
+        pass
+    else:
+        raise AssertionError("dead server accepted a cast")
+
+
+async def test_callers_queued_on_a_dying_server_fail_at_once():
+    import time
+
+    k = Kernel()
+    p = start(k)
+    p.deliver("boom", None, None, 0)  # first in line: the server dies on it
+    got = []
+
+    async def call(w):
+        try:
+            await w.call("get")
+            got.append("ok")
+        except errors.ServerDown as e:
+            got.append(type(e).__name__)
+
+    tasks = [asyncio.create_task(call(k.client("counter"))) for _ in range(3)]
+    await asyncio.sleep_ms(0)  # the three calls are queued behind "boom"
+    assert p.inbox.count == 4
+    t0 = time.ticks_ms()
+    k.start()
+    for t in tasks:
+        await t
+    assert got == ["ServerDown"] * 3, got
+    assert time.ticks_diff(time.ticks_ms(), t0) < 100  # at once, not at the 5 s timeout

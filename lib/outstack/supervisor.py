@@ -1,0 +1,238 @@
+# Supervisors start their children in dependency order, stop them in reverse, and restart
+# the ones that die by policy: one_for_one, one_for_all, rest_for_one, with a restart
+# budget (intensity restarts per period) and exponential back-off. A spent budget stops
+# the tree and escalates to the parent; the top's escalation is the system's to decide.
+import asyncio
+from time import ticks_ms, ticks_diff
+from outstack.errors import ConfigError
+from outstack.kernel import Park
+from outstack.server import Proc
+
+NORMAL = "normal"  # the reason of an orderly stop: transient children are not restarted
+
+
+class Child:
+    def __init__(self, spec):
+        self.spec = spec
+        self.proc = None  # a Proc, or None for a nested supervisor
+        self.sup = None  # the nested Supervisor
+        self.task = None  # the server's run() coroutine, if it has one
+        self.state = None  # handed over between stop and start
+
+
+class Supervisor:
+    def __init__(self, specs, strategy="one_for_one", intensity=3, period_ms=5000,
+                 backoff_ms=50, backoff_max_ms=2000, name="top"):
+        if strategy not in ("one_for_one", "one_for_all", "rest_for_one"):
+            raise ConfigError("%r: unknown strategy %r" % (name, strategy))
+        self.name = name
+        self.strategy = strategy
+        self.intensity = intensity
+        self.period_ms = period_ms
+        self.backoff_ms = backoff_ms
+        self.backoff_max_ms = backoff_max_ms
+        self.children = [Child(s) for s in order(specs)]
+        self.restarts = []  # ticks_ms of recent restarts, for the budget
+        self.total_restarts = 0
+        self.exits = []  # (child, reason) waiting to be handled
+        self.park = Park()
+        self.kernel = None
+        self.parent = None
+        self.task = None
+        self.stopping = False
+        self.gave_up = None  # the reason, once the budget is spent
+        self.on_escalate = None  # hook for the top: on_escalate(supervisor, reason)
+
+    # ----- lifetime --------------------------------------------------------------------
+    def start(self, kernel):
+        self.kernel = kernel
+        self.stopping = False
+        self.restarts = []
+        self.gave_up = None
+        for c in self.children:
+            self._start(c)
+        self.task = asyncio.create_task(self._watch())
+
+    async def stop(self, reason=NORMAL):
+        self.stopping = True
+        for c in reversed(self.children):
+            await self._stop(c, reason)
+        t, self.task = self.task, None
+        if t is not None and t is not asyncio.current_task():
+            t.cancel()  # from our own watcher (giving up) the loop just ends instead
+
+    def find(self, name):
+        for c in self.children:
+            if c.spec.name == name:
+                return c
+            if c.sup and c.sup.find(name):
+                return c.sup.find(name)
+        return None
+
+    # ----- one child -------------------------------------------------------------------
+    def _start(self, c):
+        spec = c.spec
+        if isinstance(spec.factory, Supervisor):
+            c.sup = spec.factory
+            c.sup.parent = (self, c)
+            c.sup.start(self.kernel)
+            return
+        if c.proc is None:
+            c.proc = self.kernel.names.get(spec.name) or Proc(self.kernel, spec)
+            c.proc.on_exit = lambda proc, why, c=c: self._exited(c, why)
+        server = spec.factory()
+        c.proc.attach(server)
+        try:
+            server.init(spec.config, c.state if spec.handover else None)
+        except Exception as e:
+            c.proc.crash(e)
+            return
+        c.state = None
+        if hasattr(server, "run"):
+            c.task = asyncio.create_task(self._guard(c, server.run()))
+
+    async def _guard(self, c, coro):
+        # A server's background coroutine dying is the server dying.
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            c.task = None
+            if c.proc.alive:
+                c.proc.crash(e)
+
+    async def _stop(self, c, reason):
+        if c.sup:
+            await c.sup.stop(reason)
+            return
+        p = c.proc
+        if p is None or not p.alive:
+            return
+        end = ticks_ms() + c.spec.shutdown_ms
+        while p.inbox.count and ticks_diff(end, ticks_ms()) > 0:
+            await asyncio.sleep_ms(1)  # let it finish what it has: an orderly stop
+        await self._cancel_task(c, end)
+        server = p.server
+        try:
+            server.terminate(reason)
+            if c.spec.handover:
+                c.state = server.save()
+        except Exception as e:
+            print("outstack: %r failed to stop cleanly: %r" % (c.spec.name, e))
+        p.release(_down(), "%r was stopped (%s)" % (c.spec.name, reason))
+
+    async def _cancel_task(self, c, end):
+        t, c.task = c.task, None
+        if t is None or t.done():
+            return
+        t.cancel()
+        while not t.done() and ticks_diff(end, ticks_ms()) > 0:
+            await asyncio.sleep_ms(1)
+        if not t.done():
+            print("outstack: %r ignored cancellation past its shutdown time" % c.spec.name)
+
+    # ----- deaths and restarts -----------------------------------------------------------
+    def _exited(self, c, reason):
+        # Called from the dispatcher: note it and let our own task do the slow part.
+        if self.stopping:
+            return
+        if c.task is not None:
+            c.task.cancel()  # its background coroutine goes with it
+            c.task = None
+        self.exits.append((c, reason))
+        self.park.wake()
+
+    def child_supervisor_gave_up(self, c, reason):
+        self._exited(c, reason)
+
+    async def _watch(self):
+        while not self.stopping:
+            while not self.exits:
+                await self.park.wait(_far())
+            c, reason = self.exits.pop(0)
+            await self._handle_exit(c, reason)
+
+    async def _handle_exit(self, c, reason):
+        restart = c.spec.restart
+        if restart == "temporary" or (restart == "transient" and reason == NORMAL):
+            return
+        now = ticks_ms()
+        self.restarts = [t for t in self.restarts if ticks_diff(now, t) < self.period_ms]
+        if len(self.restarts) >= self.intensity:
+            await self._give_up(c, reason)
+            return
+        self.restarts.append(now)
+        self.total_restarts += 1
+        await asyncio.sleep_ms(self._backoff())
+        if self.stopping:
+            return
+        affected = self._affected(c)
+        for other in reversed(affected):
+            if other is not c:
+                await self._stop(other, "restart of %r" % c.spec.name)
+        for other in affected:
+            if other.proc:
+                other.proc.restarts += 1
+            self._start(other)
+
+    def _backoff(self):
+        n = len(self.restarts)
+        if n <= 1:
+            return 0  # the first restart in a window is immediate
+        return min(self.backoff_max_ms, self.backoff_ms << (n - 2))
+
+    def _affected(self, c):
+        if self.strategy == "one_for_one":
+            return [c]
+        if self.strategy == "one_for_all":
+            return self.children
+        return self.children[self.children.index(c):]
+
+    async def _give_up(self, c, reason):
+        self.gave_up = "%r restarted %d times in %d ms; last: %r" % (
+            c.spec.name, self.intensity, self.period_ms, reason)
+        print("outstack: supervisor %r gives up: %s" % (self.name, self.gave_up))
+        await self.stop("budget spent")
+        if self.parent:
+            parent, me = self.parent
+            parent.child_supervisor_gave_up(me, self.gave_up)
+        elif self.on_escalate:
+            self.on_escalate(self, self.gave_up)
+
+
+def _down():
+    from outstack.errors import ServerDown
+
+    return ServerDown
+
+
+def _far():
+    from time import ticks_add
+
+    return ticks_add(ticks_ms(), 0x10000000)
+
+
+def order(specs):
+    # Dependency order: whoever provides a name starts before whoever depends on it.
+    provider = {}
+    for s in specs:
+        for name in s.provides:
+            provider[name] = s
+    done, out = set(), []
+
+    def visit(s, path):
+        if s.name in done:
+            return
+        if s.name in path:
+            raise ConfigError("dependency cycle: %s" % " -> ".join(path + (s.name,)))
+        for dep in s.depends:
+            if dep not in provider:
+                raise ConfigError("%r depends on %r, which no server provides" % (s.name, dep))
+            visit(provider[dep], path + (s.name,))
+        done.add(s.name)
+        out.append(s)
+
+    for s in specs:
+        visit(s, ())
+    return out

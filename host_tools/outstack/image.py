@@ -12,12 +12,14 @@ from .errors import CliError
 from .paths import FIRMWARE, LIB, ROM, micropython
 
 SKIP = {"__pycache__", ".mypy_cache"}
+HOST_ONLY = {"requirements.txt"}  # firmware/ files that describe the build, not the board
 
 
 def _tree(top: Path, dest: str) -> list[tuple[str, str]]:
     files = []
     for path in sorted(top.rglob("*")):
-        if path.is_file() and not SKIP & set(path.parts) and path.suffix != ".pyc":
+        if (path.is_file() and not SKIP & set(path.parts) and path.suffix != ".pyc"
+                and path.name not in HOST_ONLY):
             files.append((str(path), dest + "/" + path.relative_to(top).as_posix()))
     return files
 

@@ -4,7 +4,7 @@
 # allocates nothing. One operation at a time per Client: give each task its own.
 from micropython import const
 from time import ticks_ms, ticks_add, ticks_diff
-from asyncio import core
+from asyncio import core  # type: ignore[attr-defined]  # internals; not in the stubs
 from outstack.kernel import park, unpark
 from outstack import errors
 
@@ -27,11 +27,12 @@ class Client:
         self.op = _IDLE
         self.msg = self.arg = None
         self.seq = 0
-        self.until = 0
+        self.until = ticks_ms()
         self.task = None
         self.parked = False
         self.room = False
-        self.err = None  # (exception type, text) when failed
+        self.err_kind = errors.ServerDown  # why it failed, when it did
+        self.err_text = ""
         self._stop = StopIteration()
 
     def try_cast(self, msg, arg=None):
@@ -75,7 +76,7 @@ class Client:
             self._stop.__traceback__ = None
             raise self._stop
         if st == _FAILED:
-            return self._fail(self.err[0], self.err[1])
+            return self._fail(self.err_kind, self.err_text)
         return self._fail(errors.CallTimeout, "call %r to %r got no reply in time"
                           % (self.msg, self.dest.name))
 
@@ -107,7 +108,6 @@ class Client:
 
     def _fail(self, kind, text):
         self.state = _IDLE
-        self.err = None
         raise kind(text + " (from %r)" % self.sender)
 
     def throw(self, exc, *rest):
@@ -131,7 +131,8 @@ class Client:
     def fail(self, seq, kind, text):
         # seq < 0: whatever this client waits for on a server that just went down.
         if (self.state == _REPLY and (seq == self.seq or seq < 0)) or (self.state == _ROOM and seq < 0):
-            self.err = (kind, text)
+            self.err_kind = kind
+            self.err_text = text
             self.state = _FAILED
             self._resume()
 

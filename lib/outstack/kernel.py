@@ -4,7 +4,7 @@
 # ~3 days), so asyncio sleeps in poll (WFI on boards) with no periodic wake-ups of ours.
 from micropython import const
 from time import ticks_ms, ticks_us, ticks_diff, ticks_add
-from asyncio import core
+from asyncio import core  # type: ignore[attr-defined]  # internals; not in the stubs
 
 LEVELS = const(4)  # priorities 0 (background) .. 3 (urgent)
 _FAR = const(0x10000000)  # ms: the park deadline when nothing is due (~3 days)
@@ -27,7 +27,7 @@ class Park:
     def __init__(self):
         self.task = None
         self.state = 0  # 0 idle, 1 arming, 2 parked, 3 woken
-        self.until = 0
+        self.until = ticks_ms()
         self._stop = StopIteration()
 
     def __iter__(self):
@@ -91,7 +91,7 @@ class Timer:
         self.msg = msg
         self.arg = arg
         self.period = period
-        self.due = 0
+        self.due = ticks_ms()
         self.active = False
         self.missed = 0  # fired while the inbox was full
 

@@ -12,6 +12,7 @@ _DEFERRED = const(4)  # calls one server may answer later, at once
 
 class Server:
     # Override the handle_* methods and init/terminate/save; call the others.
+    _p: "Proc"  # set by the kernel when the server starts
     def init(self, config, state):
         pass
 
@@ -72,7 +73,7 @@ class Proc:
         self.budget_us = spec.budget_us or BUDGET_US
         self.inbox = Inbox(spec.inbox)
         self.waiters = Fifo(4)  # Clients waiting for room
-        self.dclient = [None] * _DEFERRED
+        self.dclient: list = [None] * _DEFERRED
         self.dseq = [0] * _DEFERRED
         self.dgen = [0] * _DEFERRED
         self.clients = {}

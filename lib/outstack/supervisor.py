@@ -5,7 +5,7 @@
 import asyncio
 from time import ticks_ms, ticks_diff
 from outstack.errors import ConfigError
-from outstack.kernel import Park
+from outstack.kernel import Park, Kernel
 from outstack.server import Proc
 
 NORMAL = "normal"  # the reason of an orderly stop: transient children are not restarted
@@ -36,7 +36,7 @@ class Supervisor:
         self.total_restarts = 0
         self.exits = []  # (child, reason) waiting to be handled
         self.park = Park()
-        self.kernel = None
+        self.kernel: "Kernel" = None  # type: ignore[assignment]  # set by start()
         self.parent = None
         self.task = None
         self.stopping = False

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import BIN, outstack
+from tests.conftest import BIN, outstack
 from outstack import image
 
 

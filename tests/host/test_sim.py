@@ -6,7 +6,7 @@ import time
 
 import serial
 
-from conftest import mpremote
+from tests.conftest import mpremote
 from outstack import image
 
 WRITER = """

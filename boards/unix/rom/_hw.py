@@ -6,6 +6,7 @@ import time
 
 ctl = None
 cfg = {}
+mode = "friendly"  # which REPL the board is in: "friendly" or "raw"
 _FEED = b"F\n"  # preallocated: feeding the watchdog must not allocate
 
 

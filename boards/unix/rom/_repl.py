@@ -206,6 +206,7 @@ def _raw_paste(g):
 
 def run(mode, g):
     while True:
+        _hw.mode = mode
         if mode == "raw":
             _out.write("raw REPL; CTRL-B to exit\n")
             mode = raw(g)

@@ -28,8 +28,9 @@ def reset():
 
 
 def soft_reset():
+    # As on a board: main.py runs again only if the reset came from the friendly REPL.
     sys.stdout.write("MPY: soft reboot\n")
-    _hw.tell("soft friendly")
+    _hw.tell("soft " + _hw.mode)
     _hw.halt()
 
 

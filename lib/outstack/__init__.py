@@ -1,2 +1,28 @@
-# Outstack Micro: service management for MicroPython boards. Parts load on first use.
+# Outstack Micro: service management for MicroPython boards. The face is tiny: each name
+# below loads its module on first use, so a board pays RAM only for the parts it uses.
 __version__ = "0.1.0"
+
+_WHERE = {
+    "Kernel": "kernel",
+    "Server": "server",
+    "Spec": "spec",
+    "Supervisor": "supervisor",
+    "Client": "client",
+    "IrqRing": "irq",
+    "System": "system",
+    "errors": "errors",
+}
+
+
+def __getattr__(name):
+    # `from outstack import hal` also lands here on MicroPython: submodules load the same way.
+    mod = _WHERE.get(name, name)
+    try:
+        m = __import__("outstack." + mod, None, None, (name,))
+    except ImportError as e:
+        if ("outstack." + mod) not in str(e):
+            raise  # the module exists, but something it imports does not
+        raise AttributeError("outstack has no %r" % name)
+    value = m if name == mod else getattr(m, name)
+    globals()[name] = value
+    return value

@@ -116,8 +116,8 @@ def _boot_and_check(vb, **power):
     vb.power_on(**power)
     assert vb.wait_for("booted", mark).detail == "PWRON"
     deadline = time.monotonic() + 10
-    while b"CHECK" not in vb.output[seen:] and time.monotonic() < deadline:
-        time.sleep(0.01)
+    while b"\r\n" not in vb.output[seen:].partition(b"CHECK")[2] and time.monotonic() < deadline:
+        time.sleep(0.01)  # the whole line, not just its start
     line = vb.output[seen:].split(b"CHECK", 1)[1].split(b"\r\n")[0].decode()
     assert line.split()[0] == "whole", line
     return mark

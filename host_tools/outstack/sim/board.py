@@ -119,6 +119,12 @@ class VirtualBoard:
     def uart_port(self) -> str:
         return self.uart.path
 
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running interpreter (the chip), for host-side measurements."""
+        proc = self._proc
+        return proc.pid if proc else None
+
     # ----- what a test or the CLI does to the board --------------------------------------
     def power_on(self, mode="friendly", cut_after=0, cut_pages=None):
         """Switch on (PWRON). With cut_after=N power fails during the N-th flash erase or

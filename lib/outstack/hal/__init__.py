@@ -73,6 +73,26 @@ def backup_write(data):
         machine.mem32[base + i] = int.from_bytes(data[i : i + 4], "little")
 
 
+_adc = None
+_led = None
+
+
+def adc_read():
+    """One reading (0..65535) of the board's analog input (board.ADC_PIN)."""
+    global _adc
+    if _adc is None:
+        _adc = machine.ADC(machine.Pin(board.ADC_PIN))
+    return _adc.read_u16()
+
+
+def led(on):
+    """Drive the board's status LED (board.LED_PIN)."""
+    global _led
+    if _led is None:
+        _led = machine.Pin(board.LED_PIN, machine.Pin.OUT)
+    _led.value(1 if on else 0)
+
+
 def uart(baudrate=115200, timeout=0):
     """The board's spare UART (UART1 on every supported board) at `baudrate`, 8N1."""
     return machine.UART(board.UART1[0], baudrate=baudrate, timeout=timeout)

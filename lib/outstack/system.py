@@ -25,18 +25,20 @@ class System:
         if err:
             self._say(err)
         try:
-            specs = _config.select(_resolve(self.table), cfg)
-        except Exception as e:
+            self.top = self._tree(cfg)
+        except Exception as e:  # a config the firmware cannot run: say so, run the defaults
             self._say("%s: %s; running the built-in defaults" % (self.config_path, e))
             cfg = self.defaults or {}
-            specs = _config.select(_resolve(self.table), cfg)
+            self.top = self._tree(cfg)
         self.config = cfg
-        sup = cfg.get("supervisor", {})
-        self.top = Supervisor(specs, name="top", **sup)
         self.top.on_escalate = self.escalate
         self.top.start(self.kernel)
         self.kernel.start()
         return self
+
+    def _tree(self, cfg):
+        specs = _config.select(_resolve(self.table), cfg)
+        return Supervisor(specs, name="top", **cfg.get("supervisor", {}))
 
     async def run(self):
         self.boot()

@@ -156,3 +156,49 @@ async def test_periodic_timer_and_idle_parking():
     before = k.dispatched
     await asyncio.sleep_ms(50)
     assert k.dispatched == before
+
+
+async def test_idle_policy_gets_the_whole_wait_when_nothing_is_due():
+    from outstack import idle
+
+    class Spy:
+        def __init__(self):
+            self.waits = []
+
+        def idle(self, dt, wait):
+            self.waits.append(dt)
+            wait(dt)
+
+    k = Kernel()
+    p = start(k, "t")
+    spy = Spy()
+    default = idle.install(spy)
+    try:
+        k.start()
+        p.server.every(30, "tick")
+        await asyncio.sleep_ms(100)
+    finally:
+        from asyncio import core
+
+        core._io_queue.wait_io_event = default
+    assert len(p.server.got) >= 3
+    assert spy.waits and max(spy.waits) >= 25, spy.waits  # long sleeps, no busy polling
+    assert len(spy.waits) < 30, len(spy.waits)
+
+
+async def test_light_sleep_policy_sleeps_through_hal():
+    from outstack import idle
+
+    k = Kernel()
+    p = start(k, "t")
+    policy = idle.LightSleep(min_ms=10)
+    default = idle.install(policy)
+    try:
+        k.start()
+        p.server.every(40, "tick")
+        await asyncio.sleep_ms(130)
+    finally:
+        from asyncio import core
+
+        core._io_queue.wait_io_event = default
+    assert policy.slept >= 2 and len(p.server.got) >= 2

@@ -50,6 +50,11 @@ def idle():
     machine.idle()
 
 
+def lightsleep(ms):
+    """Sleep with clocks gated for `ms` (USB drops on rp2: battery products only)."""
+    machine.lightsleep(ms)
+
+
 def backup_read():
     """The backup memory (survives resets, not power cuts): board.BACKUP_BYTES bytes."""
     n = board.BACKUP_BYTES

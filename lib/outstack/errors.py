@@ -23,6 +23,12 @@ class InboxFull(OutstackError):
         self.arg = arg
 
 
+class BadMessage(OutstackError):
+    # A message the server does not handle, or with an argument it cannot use. The sender
+    # gets it back; the server is not harmed and keeps serving.
+    pass
+
+
 class CallTimeout(OutstackError):
     pass
 

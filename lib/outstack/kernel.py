@@ -119,6 +119,7 @@ class Kernel:
         self.dispatched = 0
         self.over_budget = 0
         self.report = _report  # policy hook: called with (proc, msg, us) over budget
+        self.report_bad = _report_bad  # called with (proc, msg, error) for a bad cast
         self.task = None
 
     def start(self):
@@ -209,6 +210,10 @@ class Kernel:
             if ticks_diff(t.due, until) < 0:
                 until = t.due
         return until
+
+
+def _report_bad(p, msg, err):
+    print("outstack: %r rejected cast %r: %s" % (p.name, msg, err))
 
 
 def _report(p, msg, us):

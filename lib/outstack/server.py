@@ -17,10 +17,10 @@ class Server:
         pass
 
     def handle_cast(self, msg, arg):
-        raise ValueError("%r does not handle cast %r" % (self.name, msg))
+        raise errors.BadMessage("%r does not handle cast %r" % (self.name, msg))
 
     def handle_call(self, msg, arg):
-        raise ValueError("%r does not handle call %r" % (self.name, msg))
+        raise errors.BadMessage("%r does not handle call %r" % (self.name, msg))
 
     def handle_lag(self, topic, missed):
         pass  # `missed` messages of `topic` did not fit in the inbox
@@ -88,7 +88,7 @@ class Proc:
         self.msg = None  # the message being handled (for crash records)
         self.on_exit = None  # the supervisor's hook: on_exit(proc, reason)
         self.handled = self.busy_us = self.max_us = self.over_budget = 0
-        self.lost = self.lagged = self.restarts = 0
+        self.lost = self.lagged = self.restarts = self.rejected = 0
         kernel.names[spec.name] = self
 
     def attach(self, server):
@@ -145,6 +145,13 @@ class Proc:
                 if self.caller is not None:
                     self.caller = None
                     src.answer(seq, value)
+        except errors.BadMessage as e:  # the sender's fault: tell it, keep serving
+            self.rejected += 1
+            c, self.caller = self.caller, None
+            if c is not None:
+                c.fail(seq, errors.BadMessage, str(e))
+            else:
+                k.report_bad(self, msg, e)
         except Exception as e:  # let it crash: the supervisor decides what comes next
             self.crash(e)
         return True

@@ -16,6 +16,8 @@ class Counter(Server):
             self.n += arg
         elif msg == "boom":
             raise ValueError("boom on purpose")
+        else:
+            super().handle_cast(msg, arg)
 
     def handle_call(self, msg, arg):
         if msg == "get":
@@ -199,3 +201,23 @@ async def test_callers_queued_on_a_dying_server_fail_at_once():
         await t
     assert got == ["ServerDown"] * 3, got
     assert time.ticks_diff(time.ticks_ms(), t0) < 100  # at once, not at the 5 s timeout
+
+
+async def test_malformed_message_is_refused_and_server_keeps_serving():
+    k = Kernel()
+    p = start(k)
+    bad = []
+    k.report_bad = lambda proc, msg, err: bad.append((proc.name, msg))
+    k.start()
+    c = k.client("counter")
+    try:
+        await c.call("no-such-request", 1)
+    except errors.BadMessage as e:
+        assert "'counter' does not handle call 'no-such-request'" in str(e), str(e)
+    else:
+        raise AssertionError("unknown call accepted")
+    c.try_cast("no-such-cast", 1)
+    await c.cast("add", 4)
+    await c.call("get")
+    assert c.value == 4 and p.alive and p.rejected == 2
+    assert bad == [("counter", "no-such-cast")]

@@ -10,7 +10,8 @@ REASON_FILE = "/last_reset.txt"
 
 
 class System:
-    def __init__(self, table, config_path=_config.PATH, defaults=None, max_servers=24):
+    def __init__(self, table, config_path=_config.PATH, defaults=None, max_servers=24,
+                 repl=True):
         self.table = table  # name -> dict(factory=..., priority=..., grants=..., ...)
         self.config_path = config_path
         self.defaults = defaults
@@ -18,6 +19,7 @@ class System:
         self.top = None
         self.config = None
         self.errors = []  # what went wrong at boot, said once, kept for the console
+        self.repl = repl  # a live prompt on the console beside the servers
         self.last_reset = previous_reset()
 
     def boot(self):
@@ -42,9 +44,21 @@ class System:
 
     async def run(self):
         self.boot()
+        if self.repl:
+            from outstack import repl
+
+            g = {"system": self, "kernel": self.kernel, "client": self.kernel.client,
+                 "call": self.call}
+            asyncio.create_task(repl.serve(g))
         park = Park()
         while True:
             await park.wait(_far())
+
+    async def call(self, dest, msg, arg=None, timeout_ms=5000):
+        # Convenience for people (the live prompt, scripts): allocates a Client per call.
+        c = self.kernel.client(dest, "repl")
+        await c.call(msg, arg, timeout_ms)
+        return c.value
 
     def run_forever(self):
         asyncio.run(self.run())

@@ -10,6 +10,7 @@ BACKUP_BYTES = 2048  # RTC slow memory through machine.RTC().memory()
 BACKUP_KIND = "rtc_memory"
 MPU = None  # no Cortex-M MPU on this chip: the software policy applies
 RESET_CAUSES = ("PWRON", "HARD", "WDT", "DEEPSLEEP", "SOFT")
+TIMER_ID = 0  # esp32 has no virtual timer: hardware timer 0
 UART_IDS = (0, 1, 2)
 UART1 = (1, 10, 9)
 LED_PIN = 2

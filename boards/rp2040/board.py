@@ -11,6 +11,7 @@ BACKUP_BYTES = 16  # watchdog SCRATCH0..3; the SDK owns SCRATCH4..7
 BACKUP_KIND = "rp2_scratch"
 MPU = "armv6m"  # Cortex-M0+: 8 regions
 RESET_CAUSES = ("PWRON", "WDT")  # rp2 cannot tell a soft, hard or brown-out reset apart
+TIMER_ID = -1  # machine.Timer id of a soft timer
 UART_IDS = (0, 1)
 UART1 = (1, 4, 5)  # (id, tx pin, rx pin)
 LED_PIN = 25

@@ -10,6 +10,7 @@ BACKUP_BYTES = 16
 BACKUP_KIND = "rp2_scratch"
 MPU = "armv8m"  # not modelled yet: hal reports no MPU support
 RESET_CAUSES = ("PWRON", "WDT")
+TIMER_ID = -1  # machine.Timer id of a soft timer
 UART_IDS = (0, 1)
 UART1 = (1, 4, 5)
 LED_PIN = 25

@@ -10,6 +10,7 @@ BACKUP_BYTES = 80  # RTC_BKP0R..BKP19R
 BACKUP_KIND = "stm32_bkp"
 MPU = "armv7m"  # Cortex-M4: 8 regions, TEX/C/B/S attributes
 RESET_CAUSES = ("PWRON", "HARD", "WDT", "SOFT")
+TIMER_ID = -1  # machine.Timer id of a soft timer
 UART_IDS = (1, 2, 3, 4, 6)
 UART1 = (1, "B6", "B7")
 LED_PIN = "A13"

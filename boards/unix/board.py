@@ -12,6 +12,7 @@ BACKUP_BYTES = 16
 BACKUP_KIND = "rtc_memory"
 MPU = "armv6m"  # a register model checks what the wrapper writes
 RESET_CAUSES = ("PWRON", "HARD", "WDT", "SOFT")
+TIMER_ID = -1  # machine.Timer id of a soft timer
 UART_IDS = (0, 1)
 UART1 = (1, 4, 5)
 LED_PIN = 25

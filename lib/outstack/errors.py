@@ -43,5 +43,10 @@ class ServerCrashed(ServerDown):
     pass
 
 
+class WatchdogExpired(OutstackError):
+    # A server with spec.watchdog_ms did not check in: it is crashed and restarted.
+    pass
+
+
 class ConfigError(OutstackError):
     pass

@@ -2,6 +2,7 @@
 # Server subclass; the kernel runs it inside a Proc (its control block: inbox, rights,
 # timers, subscriptions, counters) that outlives restarts of the server object.
 from micropython import const
+from time import ticks_ms, ticks_add
 from outstack import errors
 from outstack.inbox import Inbox
 from outstack.kernel import Fifo, Timer, BUDGET_US
@@ -53,6 +54,10 @@ class Server:
     def defer(self):
         return self._p.defer()
 
+    def checkin(self):
+        # Tell the software watchdog this server is making progress (spec.watchdog_ms).
+        self._p.due = ticks_add(ticks_ms(), self._p.spec.watchdog_ms)
+
     def reply(self, handle, value):
         self._p.reply(handle, value)
 
@@ -87,6 +92,8 @@ class Proc:
         self.caller_seq = 0
         self.msg = None  # the message being handled (for crash records)
         self.on_exit = None  # the supervisor's hook: on_exit(proc, reason)
+        self.due = ticks_ms()  # software watchdog deadline (when spec.watchdog_ms)
+        self.guard_restarts = -1  # self.restarts when the guard last crashed this server
         self.handled = self.busy_us = self.max_us = self.over_budget = 0
         self.lost = self.lagged = self.restarts = self.rejected = 0
         kernel.names[spec.name] = self
@@ -97,6 +104,7 @@ class Proc:
         self._cast = server.handle_cast  # bound once: dispatch allocates nothing
         self._call = server.handle_call
         self.alive = True
+        self.due = ticks_add(ticks_ms(), self.spec.watchdog_ms)
         for topic in self.spec.subscribes:
             sub = Subscription(self, topic)
             self.subs.append(sub)

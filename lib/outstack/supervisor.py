@@ -42,6 +42,8 @@ class Supervisor:
         self.stopping = False
         self.gave_up = None  # the reason, once the budget is spent
         self.on_escalate = None  # hook for the top: on_escalate(supervisor, reason)
+        self.culprit = None  # the Proc whose deaths spent the budget
+        self.last_error = None
 
     # ----- lifetime --------------------------------------------------------------------
     def start(self, kernel):
@@ -190,6 +192,8 @@ class Supervisor:
         return self.children[self.children.index(c):]
 
     async def _give_up(self, c, reason):
+        self.culprit = c.proc if c.proc is not None else c.sup.culprit if c.sup else None
+        self.last_error = reason
         self.gave_up = "%r restarted %d times in %d ms; last: %r" % (
             c.spec.name, self.intensity, self.period_ms, reason)
         print("outstack: supervisor %r gives up: %s" % (self.name, self.gave_up))

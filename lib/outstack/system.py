@@ -1,12 +1,11 @@
-# Boot of a whole system: read the device config, build the top supervisor from the
-# firmware's server table, start it and the kernel, and own the top-level escalation:
-# a spent budget at the top is a clean reset through hal, with the reason kept on flash.
+# Boot of a whole system: read the device config, check for a boot loop, build the top
+# supervisor from the firmware's server table (only essential servers in safe mode, never
+# quarantined ones), arm the watchdog guard, and own the top-level escalation: a spent
+# budget at the top is a clean reset through hal, with the reason in the crash record.
 import asyncio
 from outstack import config as _config
 from outstack.kernel import Kernel, Park
 from outstack.supervisor import Supervisor
-
-REASON_FILE = "/last_reset.txt"
 
 
 class System:
@@ -20,12 +19,15 @@ class System:
         self.config = None
         self.errors = []  # what went wrong at boot, said once, kept for the console
         self.repl = repl  # a live prompt on the console beside the servers
-        self.last_reset = previous_reset()
+        self.guard = None
+        self.check = None  # the BootCheck: safe mode, crash record, quarantine
+        self.last_reset = None  # why the previous boot ended, if it crashed
 
     def boot(self):
         cfg, err = _config.load(self.config_path, self.defaults)
         if err:
             self._say(err)
+        self._check_boot(cfg)
         try:
             self.top = self._tree(cfg)
         except Exception as e:  # a config the firmware cannot run: say so, run the defaults
@@ -36,11 +38,54 @@ class System:
         self.top.on_escalate = self.escalate
         self.top.start(self.kernel)
         self.kernel.start()
+        self._arm_guard(cfg)
         return self
+
+    def _check_boot(self, cfg):
+        from outstack import safemode
+
+        try:
+            self.check = safemode.BootCheck(**cfg.get("safe_mode", {})).run()
+        except Exception as e:  # the black box must never stop a boot
+            self._say("boot check failed (%r): booting normally" % e)
+            self.check = safemode.BootCheck()
+            return
+        for w in self.check.warnings:
+            self._say(w)
+        rec = self.check.record
+        if rec and rec.get("cause"):
+            self.last_reset = rec.get("reason") or "%s in %r" % (rec["kind"], rec.get("server"))
+        if self.check.safe:
+            self._say("SAFE MODE after %d crash-resets: essential servers only; quarantined: %s"
+                      % (self.check.state["streak"], ", ".join(self.check.state["quarantine"])))
 
     def _tree(self, cfg):
         specs = _config.select(_resolve(self.table), cfg)
-        return Supervisor(specs, name="top", **cfg.get("supervisor", {}))
+        st = self.check.state if self.check else {}
+        out = [s for s in specs if s.name not in st.get("quarantine", ())
+               and (s.essential or not self.check.safe)]
+        return Supervisor(out, name="top", **cfg.get("supervisor", {}))
+
+    def _arm_guard(self, cfg):
+        ms = cfg.get("watchdog_ms")
+        if not ms:
+            return
+        from outstack.guard import Guard
+
+        self.guard = Guard(self.kernel, ms, cfg.get("runaway_ms", 0), self._runaway)
+        asyncio.create_task(self.guard.run())
+        window = self.check.window_ms if self.check else 0
+        if window:
+            asyncio.create_task(self._healthy_after(window))
+
+    async def _healthy_after(self, ms):
+        await asyncio.sleep_ms(ms)
+        self.check.healthy()
+
+    def _runaway(self, kind, proc, msg, ms):
+        from outstack import safemode
+
+        safemode.record(kind, proc, msg, ms, kernel=self.kernel)
 
     async def run(self):
         self.boot()
@@ -65,10 +110,15 @@ class System:
 
     def escalate(self, sup, reason):
         # The top supervisor gave up: record why and reset the board cleanly.
-        self._say("top supervisor gave up (%s): resetting" % reason)
-        record_reset(reason)
-        from outstack import hal
+        from outstack import hal, safemode
 
+        self._say("top supervisor gave up (%s): resetting" % reason)
+        p = sup.culprit
+        try:
+            safemode.record("escalation", p, p.msg if p else None, exc=sup.last_error,
+                            kernel=self.kernel, reason=reason)
+        except Exception as e:  # a full flash must not stop the reset
+            print("outstack: could not write the crash record: %r" % e)
         hal.reset()
 
     def _say(self, text):
@@ -97,29 +147,6 @@ class _Lazy:
     def __call__(self):
         m = __import__(self.mod, None, None, (self.cls,))
         return getattr(m, self.cls)()
-
-
-def record_reset(reason):
-    import os
-
-    try:
-        with open(REASON_FILE + ".new", "w") as f:
-            f.write(reason)
-        os.rename(REASON_FILE + ".new", REASON_FILE)  # one rename: all or nothing
-    except OSError:
-        pass  # a full or failed flash must not stop the reset
-
-
-def previous_reset():
-    import os
-
-    try:
-        with open(REASON_FILE) as f:
-            reason = f.read()
-        os.remove(REASON_FILE)
-        return reason
-    except OSError:
-        return None
 
 
 def _far():

@@ -1,7 +1,7 @@
 # Device tests of booting from a server table and /config.json.
 import asyncio
 import json
-from outstack.system import System, record_reset, previous_reset
+from outstack.system import System
 from outstack.server import Server
 from outstack import config, errors
 
@@ -77,9 +77,3 @@ def test_settings_must_be_objects():
         assert "'a'" in str(e)
     else:
         raise AssertionError("bad settings accepted")
-
-
-def test_reset_reason_survives_on_flash_once():
-    record_reset("budget spent in 'x'")
-    assert previous_reset() == "budget spent in 'x'"
-    assert previous_reset() is None  # read once, then gone

@@ -14,10 +14,15 @@ class Crasher(Server):
     def handle_cast(self, msg, arg):
         raise RuntimeError("dies on every start")
 
-s = System({"crasher": {"factory": Crasher}}, config_path="/none.json")
-print("previous reset:", s.last_reset)
-if s.last_reset is None:
-    s.run_forever()
+import asyncio
+
+async def main():
+    s = System({"crasher": {"factory": Crasher}}, config_path="/none.json").boot()
+    print("previous reset:", s.last_reset)
+    if s.last_reset is None:
+        await asyncio.sleep(60)
+
+asyncio.run(main())
 """
 
 

@@ -210,3 +210,6 @@ class ADC:
         t = time.ticks_ms() % 20000
         tri = t if t < 10000 else 20000 - t
         return (tri * 65535 // 10000 + (time.ticks_us() & 0xFF)) & 0xFFFF
+
+
+from _timer import Timer  # noqa: E402,F401  a thread plays the timer hardware

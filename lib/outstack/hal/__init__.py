@@ -98,6 +98,14 @@ def led(on):
     _led.value(1 if on else 0)
 
 
+def timer(period_ms, callback):
+    """A periodic timer whose callback runs as a soft IRQ: between two bytecodes, even
+    inside a handler that never yields. Returns the machine.Timer (deinit() stops it)."""
+    t = machine.Timer(getattr(board, "TIMER_ID", -1))
+    t.init(mode=machine.Timer.PERIODIC, period=period_ms, callback=callback)
+    return t
+
+
 def uart(baudrate=115200, timeout=0):
     """The board's spare UART (UART1 on every supported board) at `baudrate`, 8N1."""
     return machine.UART(board.UART1[0], baudrate=baudrate, timeout=timeout)

@@ -1,0 +1,125 @@
+# The black box: why the board last went down (reset cause, server, message type, trimmed
+# traceback, counters), plus the boot-loop streak and the quarantine list. Kept in backup
+# memory where the board has room, else in flash files that one LittleFS rename replaces
+# whole, each with a CRC: a power cut leaves the old or the new copy, and a corrupt one is
+# ignored with a warning instead of stopping the boot.
+import json
+import os
+from binascii import crc32
+from micropython import const
+
+DIR = "/.outstack"
+RECORD = DIR + "/crash.json"
+STATE = DIR + "/state.json"
+_MAGIC = "OSB1"
+_TB_LINES = const(6)  # traceback lines kept: the last frames and the error
+
+
+def _seal(obj):
+    body = json.dumps(obj)
+    return "%s %08x\n%s" % (_MAGIC, crc32(body.encode()) & 0xFFFFFFFF, body)
+
+
+def _open(text, what):
+    # (object, warning): None and a warning if the text is not an intact record.
+    head, _, body = text.partition("\n")
+    parts = head.split(" ")
+    if len(parts) != 2 or parts[0] != _MAGIC:
+        return None, "%s is not a crash record: ignored" % what
+    if int(parts[1], 16) != crc32(body.encode()) & 0xFFFFFFFF:
+        return None, "%s is corrupt (CRC mismatch): ignored" % what
+    try:
+        return json.loads(body), None
+    except ValueError:
+        return None, "%s is corrupt (bad JSON): ignored" % what
+
+
+def _save_file(path, obj):
+    try:
+        os.mkdir(DIR)
+    except OSError:
+        pass  # already there
+    with open(path + ".new", "w") as f:
+        f.write(_seal(obj))
+    os.rename(path + ".new", path)  # the atomic step
+
+
+def _load_file(path):
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return None, None
+    return _open(text, path)
+
+
+def _backup_fits(text):
+    from outstack import hal
+
+    return len(text) + 2 <= hal.board.BACKUP_BYTES
+
+
+def save(rec):
+    """Keep `rec` (a dict) as the latest crash record: one place only, never two copies."""
+    from outstack import hal
+
+    text = _seal(rec)
+    if _backup_fits(text):
+        data = text.encode()
+        hal.backup_write(bytes((len(data) & 0xFF, len(data) >> 8)) + data)
+        _remove(RECORD)
+    else:
+        _save_file(RECORD, rec)
+        if hal.board.BACKUP_BYTES >= 256:
+            hal.backup_write(b"")
+
+
+def load():
+    """(record or None, warning or None)."""
+    from outstack import hal
+
+    if hal.board.BACKUP_BYTES >= 256:
+        raw = hal.backup_read()
+        n = raw[0] | raw[1] << 8
+        if 0 < n <= len(raw) - 2:
+            return _open(raw[2 : 2 + n].decode(), "the crash record in backup memory")
+    return _load_file(RECORD)
+
+
+def clear():
+    from outstack import hal
+
+    if hal.board.BACKUP_BYTES >= 256:
+        hal.backup_write(b"")
+    _remove(RECORD)
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def load_state():
+    """The boot-loop streak and quarantine: {"streak", "streak_ms", "quarantine", "boots"}."""
+    state, warning = _load_file(STATE)
+    base = {"streak": 0, "streak_ms": 0, "quarantine": [], "boots": 0, "crashes": 0}
+    if isinstance(state, dict):
+        base.update(state)
+    return base, warning
+
+
+def save_state(state):
+    _save_file(STATE, state)
+
+
+def trim(exc):
+    """The last lines of exc's traceback, as text."""
+    import io
+    import sys
+
+    buf = io.StringIO()
+    sys.print_exception(exc, buf)
+    lines = buf.getvalue().strip().split("\n")
+    return "\n".join(lines[-_TB_LINES:])

@@ -22,22 +22,27 @@ class Guard:
         self._since = ticks_ms()
         self._written = False
         self.wdt = hal.Watchdog(wdt_ms)
-        self.timer = hal.timer(self.period, self._tick)
+        self.timer = hal.timer(max(10, min(self.period, self.runaway_ms // 4)), self._tick)
 
     async def run(self):
         while True:
-            self._check_channels()
+            step = self._check_channels()
             if self.sick is None:
                 self.wdt.feed()
                 self.fed += 1
-            await self.park.wait(ticks_add(ticks_ms(), self.period))
+            await self.park.wait(ticks_add(ticks_ms(), step))
 
     def _check_channels(self):
+        # Crash overdue servers; return how long until the next look (ms).
         now = ticks_ms()
+        step = self.period
         names = self.kernel.names
         for name in names:
             p = names[name]
-            if not (p.alive and p.spec.watchdog_ms) or ticks_diff(now, p.due) < 0:
+            if not (p.alive and p.spec.watchdog_ms):
+                continue
+            step = min(step, max(10, p.spec.watchdog_ms // 2))
+            if ticks_diff(now, p.due) < 0:
                 continue
             if p.guard_restarts == p.restarts:
                 self.sick = name  # crashed before, yet the same run is still overdue
@@ -47,6 +52,7 @@ class Guard:
             late = ticks_diff(now, p.due) + p.spec.watchdog_ms
             p.crash(errors.WatchdogExpired("%r did not check in for %d ms (limit %d ms)"
                                            % (name, late, p.spec.watchdog_ms)))
+        return step
 
     def _tick(self, _):
         # Soft IRQ: runs even while a handler loops forever.

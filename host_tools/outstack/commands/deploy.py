@@ -3,7 +3,6 @@ micropython-lib packages it needs with mip, copy it to a board with mpremote, th
 the board from its friendly REPL so boot.py and main.py run. Everything that can be checked
 (board, config, compile, port, mpy version) is checked before the first byte is written."""
 
-import errno
 import os
 import re
 import shutil
@@ -13,20 +12,16 @@ import threading
 import time
 from pathlib import Path
 
-import serial
-
 from .. import boards
 from ..errors import CliError
 from ..paths import BUILD, FIRMWARE, ROOT, tool
+from ..transport import open_port, raw_eval, restart
 from .image import files_for
 
 REQUIREMENTS = FIRMWARE / "requirements.txt"
 AS_SOURCE = {"/boot.py", "/main.py"}  # a board runs only these two, and only as source
-ANSWER_S = 5.0  # how long a board may take to show its REPL
-WATCH_S = 3.0  # how long to show what main.py prints after the reset
 COPY_S = 600.0
 MIP_S = 300.0
-RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n>"
 
 MKDIRS = """import os
 for d in {!r}:
@@ -112,55 +107,6 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-# ----- the board: its port and REPL, spoken to directly before mpremote gets it ------------
-def open_port(port: str) -> serial.Serial:
-    """The port, held exclusively as mpremote holds it; CliError if it cannot be had."""
-    if not os.path.exists(port):
-        raise CliError(f"no board at {port}: no such device (is the board plugged in? "
-                       f"`mpremote devs` lists the ports)")
-    try:
-        return serial.Serial(port, 115200, timeout=0.05, exclusive=True)
-    except serial.SerialException as e:
-        raise CliError(_open_error(port, e)) from None
-
-
-def _open_error(port: str, e: serial.SerialException) -> str:
-    if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
-        return f"port {port} is in use by another program (close mpremote/terminal sessions on it)"
-    if e.errno == errno.EACCES:
-        return f"no permission to open {port}: add yourself to the dialout group and log in again"
-    return f"no board at {port}: {e}"
-
-
-def read_until(link: serial.Serial, port: str, end: bytes, timeout=None) -> bytes:
-    timeout = timeout or ANSWER_S
-    data = b""
-    deadline = time.monotonic() + timeout
-    while end not in data:
-        if time.monotonic() > deadline:
-            raise CliError(f"the board on {port} does not answer: no MicroPython REPL within "
-                           f"{timeout:g} s (is it running MicroPython? try `mpremote connect "
-                           f"{port} repl`)")
-        data += link.read(link.in_waiting or 1)
-    return data
-
-
-def raw_eval(link: serial.Serial, port: str, expr: str) -> str:
-    """Interrupt whatever runs, evaluate `expr` in the raw REPL, leave to the friendly REPL."""
-    link.write(b"\r\x03\x03")
-    time.sleep(0.1)
-    link.reset_input_buffer()
-    link.write(b"\r\x01")
-    read_until(link, port, RAW_PROMPT)
-    link.write(f"print({expr})".encode() + b"\x04")
-    reply = read_until(link, port, b"\x04>")  # OK<stdout>\x04<stderr>\x04>
-    link.write(b"\r\x02")
-    out, _, err = reply.split(b"OK", 1)[-1].partition(b"\x04")
-    if err.strip(b"\x04>"):
-        raise CliError(f"the board on {port} failed `{expr}`: {err.decode(errors='replace')}")
-    return out.decode(errors="replace").strip()
-
-
 def probe(port: str) -> int:
     """Check the board answers; return its sys.implementation._mpy (0: loads no .mpy)."""
     with open_port(port) as link:
@@ -176,27 +122,6 @@ def check_mpy(staged, board_mpy: int, port: str) -> None:
     have = f"mpy v{board_mpy & 0xFF}" if board_mpy else "no .mpy files at all"
     raise CliError(f"the board on {port} loads {have}, but mpy-cross here makes mpy v{made}: "
                    f"update the board's MicroPython, or deploy with --source")
-
-
-def restart(port: str) -> None:
-    """Ctrl-D at the friendly prompt: a soft reset from the raw REPL (what `mpremote
-    soft-reset` does) runs boot.py only, so main.py would not run."""
-    with open_port(port) as link:
-        link.write(b"\r\x03\x03\x02")
-        read_until(link, port, b">>> ")
-        link.write(b"\x04")
-        read_until(link, port, b"soft reboot\r\n")
-        for line in watch(link).splitlines():
-            print(f"  board| {line}")
-
-
-def watch(link: serial.Serial, seconds=WATCH_S) -> str:
-    """What the board prints until its REPL prompt comes back or `seconds` pass."""
-    data = b""
-    deadline = time.monotonic() + seconds
-    while b">>> " not in data and time.monotonic() < deadline:
-        data += link.read(link.in_waiting or 1)
-    return data.decode(errors="replace").split(">>> ")[0].replace("\r\n", "\n").strip()
 
 
 # ----- mpremote: mip packages and the copy -------------------------------------------------

@@ -25,6 +25,19 @@ def _deploy(args):
     return run(args)
 
 
+def _crashlog(args):
+    from .commands.crashlog import run
+
+    return run(args)
+
+
+def _crashlog_args(p):
+    p.add_argument("--port", required=True, help="serial port of the board (or a virtual board pty)")
+    p.add_argument("--clear", action="store_true",
+                   help="then remove the record, lift the quarantine and end the boot-loop streak")
+    p.add_argument("--json", action="store_true", help="print the raw record as JSON")
+
+
 def _sim_args(p):
     p.add_argument("image", nargs="?", default=None,
                    help="flash image file (default build/flash-BOARD.img)")
@@ -62,6 +75,7 @@ COMMANDS = {
     "sim": (_sim, _sim_args, "boot a virtual board and attach to its REPL"),
     "image": (_image, _image_args, "build, check or read a virtual board flash image"),
     "deploy": (_deploy, _deploy_args, "compile and copy the firmware to a board"),
+    "crashlog": (_crashlog, _crashlog_args, "read (and clear) a board's crash record"),
 }
 
 

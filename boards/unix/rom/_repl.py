@@ -207,9 +207,14 @@ def _raw_paste(g):
 def run(mode, g):
     while True:
         _hw.mode = mode
-        if mode == "raw":
-            _out.write("raw REPL; CTRL-B to exit\n")
-            mode = raw(g)
-        else:
-            banner()
-            mode = friendly(g)
+        try:
+            if mode == "raw":
+                _out.write("raw REPL; CTRL-B to exit\n")
+                mode = raw(g)
+            else:
+                banner()
+                mode = friendly(g)
+        except KeyboardInterrupt:
+            # Ctrl-C between two prompts (say, a second one while a banner prints): a board
+            # ignores it there; we start the prompt of the same mode again.
+            _out.write("\n")

@@ -59,9 +59,12 @@ def main():
     _hw.tell("booted")
     g = {"__name__": "__main__"}
     mode = _hw.cfg["mode"]
-    _run_file("boot.py", g)
-    if mode == "friendly":
-        _run_file("main.py", g)
+    try:
+        _run_file("boot.py", g)
+        if mode == "friendly":
+            _run_file("main.py", g)
+    except KeyboardInterrupt:
+        pass  # a Ctrl-C that landed between the two files, or just after: on to the REPL
     _repl.run(mode, g)
 
 

@@ -1,0 +1,53 @@
+"""`outstack crashlog --port PORT [--clear] [--json]`: the board's black box. Reading it
+interrupts the firmware for a moment (raw REPL), then soft-resets the board into it again."""
+
+import json
+
+from ..errors import CliError
+from ..transport import open_port, raw_eval, restart
+
+READ = ("__import__('json').dumps((lambda c: {'record': c.load(), 'state': c.load_state()})"
+        "(__import__('outstack.crashlog', None, None, ('load',))))")
+CLEAR = ("(lambda c, s: (c.clear(), s.clear_quarantine()))"
+         "(__import__('outstack.crashlog', None, None, ('clear',)), "
+         "__import__('outstack.safemode', None, None, ('clear_quarantine',)))")
+
+
+def run(args):
+    with open_port(args.port) as link:
+        said = raw_eval(link, args.port, READ)
+        if args.clear:
+            raw_eval(link, args.port, CLEAR)
+    try:
+        data = json.loads(said)
+    except json.JSONDecodeError:
+        raise CliError(f"the board on {args.port} sent no crash log: {said[:200]!r} "
+                       f"(is the outstack framework on it?)") from None
+    print(json.dumps(data, indent=2) if args.json else render(data))
+    if args.clear:
+        print("cleared: crash record removed, quarantine lifted, boot-loop streak reset")
+    restart(args.port)
+
+
+def render(data) -> str:
+    (rec, warn), (state, warn2) = data["record"], data["state"]
+    lines = [f"warning: {w}" for w in (warn, warn2) if w]
+    lines.append(_record(rec) if rec else "no crash record")
+    quarantine = ", ".join(state.get("quarantine", [])) or "none"
+    lines.append(f"boots {state.get('boots', 0)}, crash-resets {state.get('crashes', 0)}, "
+                 f"streak {state.get('streak', 0)} ({state.get('streak_ms', 0) / 1000:.0f} s of "
+                 f"uptime); quarantined: {quarantine}")
+    return "\n".join(lines)
+
+
+def _record(rec) -> str:
+    rows = [f"last crash: {rec.get('kind')} (reset cause {rec.get('cause', 'not yet reset')})"]
+    for key, label in (("server", "server"), ("msg", "message"), ("ms", "ran (ms)"),
+                       ("reason", "reason"), ("uptime_ms", "uptime (ms)"), ("handled", "handled"),
+                       ("restarts", "restarts"), ("free", "free RAM"), ("note", "note")):
+        if rec.get(key) not in (None, "", 0) or key == "server":
+            rows.append(f"  {label:<12} {rec.get(key)}")
+    if rec.get("tb"):
+        rows.append("  traceback:")
+        rows += [f"    {line}" for line in rec["tb"].splitlines()]
+    return "\n".join(rows)

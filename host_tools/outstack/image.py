@@ -81,5 +81,6 @@ def check(image: Path, board: str) -> None:
 
 
 def read_file(image: Path, board: str, path: str) -> bytes:
-    with open_fs(image, board).open(path, "rb") as f:
+    fs = open_fs(image, board)  # held: the file must not outlive its filesystem
+    with fs.open(path, "rb") as f:
         return f.read()

@@ -45,11 +45,24 @@ def select(table, cfg):
                               % (name, ", ".join(sorted(table))))
     specs = []
     for name, settings in wanted.items():
-        if settings.get("enabled", True) is False:
-            continue
         kw = dict(table[name])
         config = dict(kw.pop("config", {}))
+        _check_types(name, config, settings)
         config.update(settings)
-        config.pop("enabled", None)
+        if config.pop("enabled", True) is False:
+            continue  # off in the table's defaults or in the file
         specs.append(Spec(name, kw.pop("factory"), config=config, **kw))
     return specs
+
+
+def _check_types(name, defaults, settings):
+    # A setting must have its default's type (an int may stand for a float): a wrong one is
+    # refused here, before a server crashes on it at every start.
+    for key, value in settings.items():
+        want = defaults.get(key)
+        if want is None or value is None or type(value) is type(want):
+            continue
+        if isinstance(want, float) and isinstance(value, int) and not isinstance(value, bool):
+            continue
+        raise ConfigError("%r: setting %r must be %s like its default %r, not %r"
+                          % (name, key, type(want).__name__, want, value))

@@ -13,9 +13,10 @@ async def serve(g):
     line = ""
     out.write("\n" + PROMPT)
     while True:
-        c = await reader.read(1)
-        if not c:
+        got = await reader.read(1)
+        if not got:
             return  # nobody at the other end
+        c = got.decode() if isinstance(got, bytes) else str(got)  # stdin is text on most ports
         if c == "\r" or c == "\n":
             out.write("\n")
             if line.strip():

@@ -61,9 +61,10 @@ class System:
 
     def _tree(self, cfg):
         specs = _config.select(_resolve(self.table), cfg)
-        st = self.check.state if self.check else {}
-        out = [s for s in specs if s.name not in st.get("quarantine", ())
-               and (s.essential or not self.check.safe)]
+        check = self.check
+        st = check.state if check else {}
+        safe = check.safe if check else False
+        out = [s for s in specs if s.name not in st.get("quarantine", ()) and (s.essential or not safe)]
         return Supervisor(out, name="top", **cfg.get("supervisor", {}))
 
     def _arm_guard(self, cfg):
@@ -80,7 +81,8 @@ class System:
 
     async def _healthy_after(self, ms):
         await asyncio.sleep_ms(ms)
-        self.check.healthy()
+        if self.check:
+            self.check.healthy()
 
     def _runaway(self, kind, proc, msg, ms):
         from outstack import safemode

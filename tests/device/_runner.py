@@ -15,7 +15,12 @@ def _report(name, status, err=None):
 
 
 def run(modname, only=None):
-    mod = __import__(modname)
+    try:
+        mod = __import__(modname)
+    except BaseException as e:  # noqa: B036  report it instead of leaving the host waiting
+        _report("import", "FAIL", e)
+        print("@@ DONE")
+        return
     names = [n for n in dir(mod) if n.startswith("test_")]
     for name in names:
         if only and name not in only:

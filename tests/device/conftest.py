@@ -39,6 +39,8 @@ class DeviceItem(pytest.Item):
     def runtest(self):
         tmp = self.config._tmp_path_factory.mktemp(self.parent.path.stem)
         results, output = self.parent.results(tmp)
+        if self.name not in results and "import" in results:
+            raise DeviceError(f"the test file failed to import:\n{results['import'][1]}")
         if self.name not in results:
             raise DeviceError(f"{self.name} did not report (board output follows)\n{output}")
         status, detail = results[self.name]

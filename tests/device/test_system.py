@@ -77,3 +77,17 @@ def test_settings_must_be_objects():
         assert "'a'" in str(e)
     else:
         raise AssertionError("bad settings accepted")
+
+
+async def test_setting_of_the_wrong_type_runs_defaults_and_says_which():
+    s = await boot(json.dumps({"servers": {"a": {"rate": "fast"}}}), defaults={"servers": {"c": {}}})
+    assert STARTED == ["c"]
+    assert "'a': setting 'rate' must be int" in s.errors[0], s.errors
+
+
+def test_table_can_leave_a_server_off_unless_configured():
+    specs = config.select({"x": {"factory": S, "config": {"enabled": False}}, "y": {"factory": S}}, {})
+    assert [sp.name for sp in specs] == ["y"]
+    specs = config.select({"x": {"factory": S, "config": {"enabled": False}}},
+                          {"servers": {"x": {"enabled": True}}})
+    assert [sp.name for sp in specs] == ["x"]

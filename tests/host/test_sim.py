@@ -67,7 +67,7 @@ def test_reset_causes_and_backup_memory(make_board):
 
 
 def test_soft_reset_reloads_interpreter_and_prints_banner(make_board):
-    vb = make_board()
+    vb = make_board(files={"/main.py": "print('main ran')\n"})  # a main.py that ends
     mpremote(vb.usb_port, "exec", "marker = 42")
     assert mpremote(vb.usb_port, "resume", "exec", "print(marker)").stdout.strip() == "42"
     before = len(vb.output)

@@ -209,7 +209,7 @@ class ADC:
     def read_u16(self):
         t = time.ticks_ms() % 20000
         tri = t if t < 10000 else 20000 - t
-        return (tri * 65535 // 10000 + (time.ticks_us() & 0xFF)) & 0xFFFF
+        return min(65535, tri * 65535 // 10000 + (time.ticks_us() & 0xFF))  # saturates, as an ADC does
 
 
 from _timer import Timer  # noqa: E402,F401  a thread plays the timer hardware

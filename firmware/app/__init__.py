@@ -1,0 +1,36 @@
+# The demo's server table and its built-in config. Factories are "module:Class" strings so
+# only the servers a config enables are imported (and pay their RAM).
+TABLE = {
+    "sensor": {
+        "factory": "app.sensor:Sensor", "priority": 2, "publishes": ("readings",),
+        "config": {"period_ms": 500},
+    },
+    "processing": {
+        "factory": "app.processing:Processing", "priority": 1, "grants": ("storage",),
+        "subscribes": ("readings",), "publishes": ("summaries",),
+        "config": {"window": 8, "every": 4},
+    },
+    "storage": {
+        "factory": "app.storage:Storage", "priority": 0, "provides": ("storage",),
+        "essential": True,  # in safe mode too: the record of what was measured stays
+        "budget_us": 100000,  # a flush writes to flash: slower than a message, and rare
+        "config": {"path": "/data/readings.csv", "max_bytes": 32768, "batch": 8},
+    },
+    "status": {
+        "factory": "app.status:Status", "priority": 0, "grants": ("storage", "uplink"),
+        "subscribes": ("summaries",), "depends": ("storage",),
+        "essential": True,  # in safe mode too: the console still says the board is alive
+        "config": {"every_ms": 3000},
+    },
+    "uplink": {
+        "factory": "app.uplink:Uplink", "priority": 0, "subscribes": ("summaries",),
+        "config": {"ssid": "", "key": "", "host": "127.0.0.1", "port": 9000, "backlog": 16,
+                   "join_ms": 10000, "retry_ms": 2000},
+    },
+}
+
+# What runs without a usable /config.json: everything but the uplink, which needs settings.
+DEFAULTS = {
+    "servers": {"sensor": {}, "processing": {}, "storage": {}, "status": {},
+                "uplink": {"enabled": False}},
+}

@@ -46,8 +46,9 @@ def read_until(link: serial.Serial, port: str, end: bytes, timeout=None) -> byte
     return data
 
 
-def raw_eval(link: serial.Serial, port: str, expr: str) -> str:
-    """Interrupt whatever runs, evaluate `expr` in the raw REPL, leave to the friendly REPL."""
+def raw_eval(link: serial.Serial, port: str, expr: str, doing: str | None = None) -> str:
+    """Interrupt whatever runs, evaluate `expr` in the raw REPL, leave to the friendly REPL.
+    A device traceback becomes one host error line: `doing` failed: its last line."""
     link.write(b"\r\x03\x03")
     time.sleep(0.1)
     link.reset_input_buffer()
@@ -57,8 +58,10 @@ def raw_eval(link: serial.Serial, port: str, expr: str) -> str:
     reply = read_until(link, port, b"\x04>")  # OK<stdout>\x04<stderr>\x04>
     link.write(b"\r\x02")
     out, _, err = reply.split(b"OK", 1)[-1].partition(b"\x04")
-    if err.strip(b"\x04>"):
-        raise CliError(f"the board on {port} failed `{expr}`: {err.decode(errors='replace')}")
+    said = err.strip(b"\x04>").decode(errors="replace").strip()
+    if said:
+        last = said.splitlines()[-1].strip()
+        raise CliError(f"the board on {port} failed {doing or f'`{expr}`'}: {last}")
     return out.decode(errors="replace").strip()
 
 

@@ -118,3 +118,13 @@ def test_link_over_a_real_file_is_refused(tmp_path):
 def test_cli_without_command_shows_help():
     out = subprocess.run([sys.executable, "-m", "outstack.cli"], capture_output=True, text=True)
     assert out.returncode == 2 and "sim" in out.stdout and "deploy" in out.stdout
+
+
+def test_crashlog_on_a_port_with_no_board(tmp_path):
+    _one_line_error(outstack("crashlog", "--port", str(tmp_path / "ttyNONE")), "no board at")
+
+
+def test_crashlog_on_a_board_without_the_framework(make_board):
+    vb = make_board(files={"/lib/outstack/crashlog.py": "raise ImportError('gone')\n",
+                           "/main.py": "print('bare')\n"})
+    _one_line_error(outstack("crashlog", "--port", vb.usb_port), "failed reading its crash log", "ImportError: gone")

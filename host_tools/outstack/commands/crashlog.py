@@ -15,9 +15,9 @@ CLEAR = ("(lambda c, s: (c.clear(), s.clear_quarantine()))"
 
 def run(args):
     with open_port(args.port) as link:
-        said = raw_eval(link, args.port, READ)
+        said = raw_eval(link, args.port, READ, "reading its crash log (is outstack on it?)")
         if args.clear:
-            raw_eval(link, args.port, CLEAR)
+            raw_eval(link, args.port, CLEAR, "clearing its crash log")
     try:
         data = json.loads(said)
     except json.JSONDecodeError:

@@ -221,3 +221,21 @@ async def test_malformed_message_is_refused_and_server_keeps_serving():
     await c.call("get")
     assert c.value == 4 and p.alive and p.rejected == 2
     assert bad == [("counter", "no-such-cast")]
+
+
+async def test_casts_that_wait_for_room_allocate_nothing_either():
+    k = Kernel()
+    p = start(k, inbox=4)
+    k.start()
+    c = k.client("counter")
+    for _ in range(20):
+        await c.cast("add", 1)
+    micropython.heap_lock()
+    try:
+        for _ in range(500):
+            await c.cast("add", 1)  # the inbox is often full: the sender parks and resumes
+    finally:
+        micropython.heap_unlock()
+    await c.call("get")
+    assert c.value == 520
+    assert p.inbox.high == 4  # it really was full

@@ -213,3 +213,8 @@ class ADC:
 
 
 from _timer import Timer  # noqa: E402,F401  a thread plays the timer hardware
+import _mpu_model  # noqa: E402  the MPU registers, each write checked by a model
+
+mem8 = _mpu_model.Mem(1)
+mem16 = _mpu_model.Mem(2)
+mem32 = _mpu_model.Mem(4)

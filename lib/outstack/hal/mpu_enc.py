@@ -126,7 +126,8 @@ def mem_fields(mem, arch):
                          % (mem, tex, ", ".join(n for n in MEM if not MEM[n][0])))
     if _reserved_tcb(tex, c, b):
         raise ValueError("MPU memory type TEX=%d C=%d B=%d is reserved or implementation "
-                         "defined: use one of %s or cached(outer, inner)" % (tex, c, b, sorted(MEM)))
+                         "defined: use one of %s or cached(outer, inner)"
+                         % (tex, c, b, sorted(MEM)))
     return tex, c, b
 
 
@@ -165,7 +166,7 @@ def cover(addr, size, arch):
     r = 1 << k
     base = addr - addr % r
     if r < 1 << _SUB_MIN_LOG2:
-        return _exact(base, r, 0, addr, size)
+        return _exact(base, r, addr, size, smallest(arch))
     sub = r >> 3
     if addr % sub or end % sub:
         raise ValueError("no single MPU region covers exactly 0x%08x..0x%08x: align its start "
@@ -177,11 +178,12 @@ def cover(addr, size, arch):
     return base, r, srd
 
 
-def _exact(base, r, srd, addr, size):
+def _exact(base, r, addr, size, least):
+    # Below 256 B there are no subregions: the area must be a whole region itself.
     if base != addr or r != size:
-        raise ValueError("no single MPU region covers exactly 0x%08x..0x%08x: make it a "
-                         "power of two of %d B or more, aligned to its size" % (addr, addr + size, r))
-    return base, r, srd
+        raise ValueError("no single MPU region covers exactly 0x%08x..0x%08x: make it a power "
+                         "of two (%d B or more) aligned to its size" % (addr, addr + size, least))
+    return base, r, 0
 
 
 def stack_guard(bottom, arch):

@@ -1,0 +1,156 @@
+"""The host's side of a push: the framed, windowed, resumable transfer of one package
+(see lib/outstack/ota/link.py for the frame layout), over a serial port or TCP."""
+
+import binascii
+import hashlib
+import socket
+import struct
+import time
+
+from ..errors import CliError
+
+SYNC = b"\xa5\x5a"
+HELLO, DATA, END, ABORT = 0x48, 0x44, 0x45, 0x41
+READY, ACK, NAK, DONE, FAIL, BUSY = 0x52, 0x43, 0x4E, 0x4B, 0x58, 0x42
+CHUNK = 1024
+ANSWER_S = 5.0  # the board answers a frame within this, or we resend from the last ack
+GIVE_UP_S = 30.0
+
+
+def frame(kind: int, payload: bytes = b"") -> bytes:
+    body = bytes([kind]) + struct.pack("<H", len(payload)) + payload
+    return SYNC + body + struct.pack("<I", binascii.crc32(body) & 0xFFFFFFFF)
+
+
+class SerialLine:
+    def __init__(self, port: str, baud: int = 115200):
+        import serial
+
+        try:
+            self.s = serial.Serial(port, baud, timeout=0, exclusive=True)
+        except serial.SerialException as e:
+            raise CliError(f"cannot open {port}: {e}") from None
+
+    def write(self, data: bytes):
+        self.s.write(data)
+
+    def read(self, timeout: float) -> bytes:
+        self.s.timeout = timeout
+        return self.s.read(max(1, self.s.in_waiting))
+
+    def close(self):
+        self.s.close()
+
+
+class TcpLine:
+    def __init__(self, host: str, port: int):
+        try:
+            self.s = socket.create_connection((host, port), timeout=5)
+        except OSError as e:
+            raise CliError(f"cannot reach {host}:{port}: {e}") from None
+
+    def write(self, data: bytes):
+        self.s.sendall(data)
+
+    def read(self, timeout: float) -> bytes:
+        self.s.settimeout(timeout)
+        try:
+            data = self.s.recv(4096)
+        except socket.timeout:
+            return b""
+        if not data:
+            raise EOFError("the board closed the connection")
+        return data
+
+    def close(self):
+        self.s.close()
+
+
+class Frames:
+    """Frames out of a byte stream; noise and damaged frames are skipped."""
+
+    def __init__(self, line):
+        self.line = line
+        self.buf = bytearray()
+
+    def next(self, timeout: float):
+        end = time.monotonic() + timeout
+        while True:
+            got = self._parse()
+            if got:
+                return got
+            left = end - time.monotonic()
+            if left <= 0:
+                return None
+            self.buf += self.line.read(min(left, 0.2))
+
+    def _parse(self):
+        i = self.buf.find(SYNC)
+        if i < 0:
+            del self.buf[:-1]
+            return None
+        del self.buf[:i]
+        if len(self.buf) < 5:
+            return None
+        n = struct.unpack_from("<H", self.buf, 3)[0]
+        if len(self.buf) < 9 + n:
+            return None
+        body, crc = bytes(self.buf[2:5 + n]), struct.unpack_from("<I", self.buf, 5 + n)[0]
+        del self.buf[:9 + n]
+        if binascii.crc32(body) & 0xFFFFFFFF != crc:
+            return None
+        return body[0], body[3:]
+
+
+class Sender:
+    def __init__(self, line, progress=None):
+        self.line = line
+        self.frames = Frames(line)
+        self.progress = progress or (lambda done, total: None)
+        self.resumed_from = 0
+        self.resent = 0  # bytes sent twice (after a NAK or a silence)
+
+    def push(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).digest()
+        self.line.write(frame(HELLO, struct.pack("<I", len(data)) + digest))
+        kind, body = self._expect((READY,))
+        pos = acked = self.resumed_from = struct.unpack_from("<I", body)[0]
+        window = struct.unpack_from("<I", body, 4)[0]
+        last = time.monotonic()
+        while acked < len(data):
+            while pos < len(data) and pos - acked < window:
+                chunk = data[pos:pos + CHUNK]
+                self.line.write(frame(DATA, struct.pack("<I", pos) + chunk))
+                pos += len(chunk)
+            got = self.frames.next(0.05)
+            now = time.monotonic()
+            if got and got[0] == ACK:
+                acked, last = max(acked, struct.unpack_from("<I", got[1])[0]), now
+                self.progress(acked, len(data))
+            elif got and got[0] == NAK:
+                self.resent += pos - struct.unpack_from("<I", got[1])[0]
+                pos = acked = struct.unpack_from("<I", got[1])[0]
+            elif got and got[0] == FAIL:
+                raise CliError(f"the board refused the package: {got[1].decode(errors='replace')}")
+            elif now - last > ANSWER_S:
+                if now - last > GIVE_UP_S:
+                    raise CliError("the board stopped answering (link cut?): run push again "
+                                   "to resume from what it has")
+                self.resent += pos - acked
+                pos = acked  # silence: send again from the last acknowledged byte
+        self.line.write(frame(END))
+        kind, body = self._expect((DONE,), timeout=120)
+        return body.decode(errors="replace")
+
+    def _expect(self, kinds, timeout=ANSWER_S):
+        got = self.frames.next(timeout)
+        if got is None:
+            raise CliError(f"no answer from the board within {timeout:g} s: is the OTA server "
+                           "running on it?")
+        if got[0] == BUSY:
+            raise CliError("the board is busy with another push: try again when it is done")
+        if got[0] == FAIL:
+            raise CliError(f"the board refused the package: {got[1].decode(errors='replace')}")
+        if got[0] not in kinds:
+            return self._expect(kinds, timeout)  # a late ACK of an earlier push: skip it
+        return got

@@ -1,0 +1,1 @@
+# Signed per-module updates: transfer (link, receive, service), verification, install.

@@ -1,0 +1,207 @@
+# One update package moved to flash: the board's side of a push. Bytes land in a part file
+# that is synced at every acknowledgement, so a cut link or a reset resumes from the last
+# acknowledged byte; the whole file's SHA-256 must match what HELLO announced.
+import asyncio
+import hashlib
+import os
+from micropython import const
+from outstack.ota import link as L
+
+DIR = "/.outstack/ota"
+PART = DIR + "/incoming.part"
+META = DIR + "/incoming.meta"
+PACKAGE = DIR + "/incoming.pkg"  # complete and checked: what the installer reads
+WINDOW = const(8192)  # bytes the host may have in flight: enough to keep the line busy
+ACK_EVERY = const(2048)
+IDLE_MS = const(5000)
+MAX_SIZE = const(1 << 20)
+
+
+def _mkdirs():
+    for d in ("/.outstack", DIR):
+        try:
+            os.mkdir(d)
+        except OSError:
+            pass
+
+
+def _free():
+    st = os.statvfs("/")
+    return st[0] * st[3]
+
+
+class Store:
+    # The part file and what it belongs to (size and digest, in META).
+    def __init__(self):
+        self.f = None  # the open part file while a push is in progress
+        self.h = hashlib.sha256()
+        self.size = 0
+        self.have = 0
+        self.digest = b""
+
+    def resume(self, size, digest):
+        _mkdirs()
+        meta = "%d %s" % (size, bytes(digest).hex())
+        try:
+            with open(META) as m:
+                same = m.read() == meta
+            have = os.stat(PART)[6] if same else 0
+        except OSError:
+            same, have = False, 0
+        self.h = hashlib.sha256()
+        if same and have <= size:
+            self._rehash(have)
+        else:
+            have = 0
+            with open(META, "w") as m:
+                m.write(meta)
+            open(PART, "wb").close()
+        self.f = open(PART, "ab")
+        self.size, self.have, self.digest = size, have, bytes(digest)
+        return have
+
+    def _rehash(self, n):
+        buf = bytearray(512)
+        with open(PART, "rb") as f:
+            while n:
+                k = f.readinto(memoryview(buf)[: min(n, 512)])
+                self.h.update(memoryview(buf)[:k])
+                n -= k
+
+    def _file(self):
+        f = self.f
+        if f is None:
+            raise OSError("no push in progress")
+        return f
+
+    def write(self, data):
+        self._file().write(data)
+        self.h.update(data)
+        self.have += len(data)
+
+    def sync(self):
+        self._file().flush()
+
+    def finish(self):
+        self._file().close()
+        self.f = None
+        if self.have != self.size:
+            return "package is %d bytes, %d arrived" % (self.size, self.have)
+        if self.h.digest() != self.digest:
+            self.discard()
+            return "package SHA-256 does not match what the host announced: discarded"
+        os.rename(PART, PACKAGE)
+        os.remove(META)
+        return None
+
+    def close(self):
+        f, self.f = self.f, None
+        if f is not None:
+            f.flush()
+            f.close()
+
+    def discard(self):
+        self.close()
+        for p in (PART, META):
+            try:
+                os.remove(p)
+            except OSError:
+                pass
+
+
+class Receiver:
+    def __init__(self, max_size=MAX_SIZE, on_package=None):
+        self.max_size = max_size
+        self.on_package = on_package  # async fn(path) -> text: install it (the installer)
+        self.active = None  # the Store of the push in progress, on whichever link
+        self.received = 0  # bytes taken into flash, all sessions
+        self.last = None  # the last session's result, for `status`
+
+    async def serve(self, reader, writer):
+        """One connection: any number of packages, one after another."""
+        link = L.Link(reader, writer)
+        store = Store()
+        try:
+            await self._run(link, store)
+        except (EOFError, OSError, asyncio.TimeoutError):
+            pass  # link cut or idle: what arrived stays for the resume
+        finally:
+            store.close()
+            if self.active is store:
+                self.active = None
+
+    @property
+    def busy(self):
+        return self.active is not None
+
+    async def _run(self, link, store):
+        while True:
+            if store.f is None:
+                kind = await link.frame()  # between pushes: wait for as long as it takes
+            else:
+                kind = await asyncio.wait_for_ms(link.frame(), IDLE_MS)
+            if kind == L.HELLO:
+                await self._hello(link, store)
+            elif kind == L.DATA and store.f:
+                await self._data(link, store)
+            elif kind == L.END and store.f:
+                await self._end(link, store)
+            elif kind == L.ABORT:
+                store.discard()
+                self.active = None
+                await link.send(L.FAIL, b"aborted by the host")
+            elif store.f:
+                await link.send_u32(L.NAK, store.have)  # damaged or unexpected frame
+
+    async def _hello(self, link, store):
+        p = link.payload()
+        if len(p) != 36:
+            await link.send(L.FAIL, b"malformed HELLO")
+            return
+        if self.active is not None and self.active is not store:
+            await link.send(L.BUSY, b"another push is in progress")
+            return
+        size = L.u32(p)
+        store.close()
+        have = 0
+        if size > self.max_size:
+            reason = "package of %d bytes is over the %d-byte limit" % (size, self.max_size)
+        elif size > _free() + (store.size if store.f else 0):
+            reason = "package of %d bytes does not fit: %d bytes of flash free" % (size, _free())
+        else:
+            reason = None
+            have = store.resume(size, p[4:36])
+        if reason:
+            await link.send(L.FAIL, reason.encode())
+            return
+        self.last = "receiving %d bytes from %d" % (size, have)
+        self.active = store
+        await link.send_u32(L.READY, have, WINDOW)
+
+    async def _data(self, link, store):
+        p = link.payload()
+        at = L.u32(p)
+        if at != store.have or store.have + len(p) - 4 > store.size:
+            if at > store.have:
+                await link.send_u32(L.NAK, store.have)  # a gap: a frame went missing
+            return  # a duplicate: already on flash
+        before = store.have
+        store.write(p[4:])
+        self.received += len(p) - 4
+        if store.have == store.size or before // ACK_EVERY != store.have // ACK_EVERY:
+            store.sync()  # on flash before we say so
+            await link.send_u32(L.ACK, store.have)
+
+    async def _end(self, link, store):
+        why = store.finish()
+        self.active = None
+        if why:
+            self.last = "refused: " + why
+            await link.send(L.FAIL, why.encode())
+            return
+        said = "received %d bytes" % store.size
+        if self.on_package:
+            said = await self.on_package(PACKAGE)
+        self.last = said
+        await link.send(L.DONE, said.encode())
+

@@ -63,6 +63,25 @@ class Supervisor:
         if t is not None and t is not asyncio.current_task():
             t.cancel()  # from our own watcher (giving up) the loop just ends instead
 
+    async def replace(self, names, swap):
+        """Stop the named children and every child that depends on them (reverse order),
+        call swap() while they are down (new code goes in), start them again in order."""
+        hit = self._with_dependents(names)
+        for c in reversed(hit):
+            await self._stop(c, "update")
+        swap()
+        for c in hit:
+            self._start(c)
+        return hit
+
+    def _with_dependents(self, names):
+        hit, provided = [], set()
+        for c in self.children:  # start order: providers come before their dependents
+            if c.spec.name in names or provided.intersection(c.spec.depends):
+                hit.append(c)
+                provided.update(c.spec.provides)
+        return hit
+
     def find(self, name):
         for c in self.children:
             if c.spec.name == name:

@@ -2,6 +2,7 @@
 fresh virtual board, one pytest item per `test_` function, the device traceback on failure."""
 
 import ast
+import os
 import re
 from pathlib import Path
 
@@ -75,6 +76,8 @@ def run_on_board(test_file: Path, tmp: Path, board: str = "unix"):
         _wait_done(vb)
         text = vb.output.decode(errors="replace")
     results = {m.group(2): (m.group(1), m.group(3) + m.group(4)) for m in RESULT.finditer(text)}
+    if os.environ.get("OUTSTACK_DEVICE_OUTPUT"):  # show what the board printed (figures)
+        print(f"\n--- {test_file.name} on the board ---\n{text}")
     return results, text
 
 

@@ -1,0 +1,99 @@
+# Install an update without a reboot: stage it beside the running version, flip the pointer
+# to "trial", restart only the servers whose modules changed (and their dependents, in
+# dependency order) on the new code, health-check them, then confirm; or put the old
+# version back, restart them on it, and say why. Other servers keep serving throughout.
+import asyncio
+import sys
+from outstack.ota import slots
+from outstack import errors
+
+HEALTH_MS = 3000  # a restarted server must not crash for this long
+ANSWER_MS = 2000  # and must answer a call within this
+
+
+def module_name(rel):
+    # "app/sensor.mpy" -> "app.sensor"
+    return rel.rsplit(".", 1)[0].replace("/", ".")
+
+
+def _servers_of(system, mods):
+    out = []
+    for name, entry in system.table.items():
+        f = entry.get("factory")
+        if isinstance(f, str) and f.partition(":")[0] in mods:
+            out.append(name)
+    return out
+
+
+def _swap(mods, seq):
+    def swap():
+        for m in mods:  # the module and its packages: `app` must be found anew on the path
+            parts = m.split(".")
+            for i in range(len(parts)):
+                sys.modules.pop(".".join(parts[: i + 1]), None)
+        slots.use(seq)
+
+    return swap
+
+
+def write_slot(seq, base, modules):
+    """Stage version `seq`: a copy of version `base` with `modules` written over it.
+    modules: [(path in the area, e.g. "app/sensor.mpy", iterable of byte chunks)]."""
+    top = slots.stage(seq, base)
+    for rel, chunks in modules:
+        if not rel.startswith(slots.AREA[1:] + "/") or ".." in rel:
+            raise errors.OutstackError("module path %r is outside the module area" % rel)
+        slots._makedirs(top + "/" + rel.rsplit("/", 1)[0])
+        with open(top + "/" + rel, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+    return top
+
+
+async def install(system, seq, modules, health_ms=HEALTH_MS, answer_ms=ANSWER_MS):
+    """Returns what happened, as one line for the host."""
+    cur, _, prev = slots.read()
+    if seq <= cur:
+        raise errors.OutstackError("update %d is not newer than the running %d" % (seq, cur))
+    write_slot(seq, cur, modules)
+    mods = [module_name(rel) for rel, _ in modules]
+    names = _servers_of(system, mods)
+    slots.write(seq, "trial", cur)
+    hit = await system.top.replace(names, _swap(mods, seq))
+    why = await health(system, hit, health_ms, answer_ms)
+    if why is None:
+        slots.write(seq, "good", cur)
+        slots.prune((seq, cur))
+        return "installed update %d: %s restarted, healthy" % (seq, ", ".join(c.spec.name for c in hit) or "no server")
+    await system.top.replace(names, _swap(mods, cur))
+    slots.write(cur, "good", prev)
+    slots.remove(seq)
+    return "rolled back update %d: %s" % (seq, why)
+
+
+async def health(system, hit, health_ms, answer_ms):
+    """None if every restarted server runs, answers and stays up; else why not."""
+    start = {c.spec.name: c.proc.restarts for c in hit if c.proc}
+    for c in hit:
+        if c.proc is None:
+            continue
+        why = await _answers(system, c.spec.name, answer_ms)
+        if why:
+            return why
+    await asyncio.sleep_ms(health_ms)
+    for c in hit:
+        p = c.proc
+        if p is not None and (not p.alive or p.restarts != start[c.spec.name]):
+            return "%r crashed within %d ms of starting" % (c.spec.name, health_ms)
+    return None
+
+
+async def _answers(system, name, answer_ms):
+    client = system.kernel.client(name, "ota")
+    try:
+        await client.call("ping", None, answer_ms)
+    except errors.BadMessage:
+        pass  # it answered: it just has no "ping"
+    except errors.OutstackError as e:
+        return "%r does not answer after the update: %s" % (name, e)
+    return None

@@ -75,7 +75,8 @@ class Supervisor:
         return hit
 
     def _with_dependents(self, names):
-        hit, provided = [], set()
+        hit: list = []
+        provided: set = set()
         for c in self.children:  # start order: providers come before their dependents
             if c.spec.name in names or provided.intersection(c.spec.depends):
                 hit.append(c)

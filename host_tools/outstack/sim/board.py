@@ -245,7 +245,7 @@ class VirtualBoard:
             start_new_session=True, preexec_fn=_die_with_parent)
         os.set_blocking(self._proc.stdin.fileno(), False)
         os.set_blocking(self._proc.stdout.fileno(), False)
-        self.dev_in = Link(self._proc.stdin.fileno())
+        self.dev_in = Link(self._proc.stdin.fileno(), self._rate(self.usb_baud, 10))
         self.sel.register(self._proc.stdout.fileno(), selectors.EVENT_READ, self._on_dev_out)
         self.flash_writes = 0
         self.state = "on"
@@ -330,6 +330,9 @@ class VirtualBoard:
             self.dev_in.push(before)
             self.dev_in.pump(time.monotonic())
             if ctrl_c and self._proc is not None:
+                self.dev_in.rate, rate = None, self.dev_in.rate
+                self.dev_in.pump(time.monotonic())  # what came before Ctrl-C goes first
+                self.dev_in.rate = rate
                 os.kill(self._proc.pid, signal.SIGINT)
 
     # ----- control line ------------------------------------------------------------------

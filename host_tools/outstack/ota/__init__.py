@@ -1,0 +1,1 @@
+"""OTA on the host: keys, packing and signing, and the push transfer."""

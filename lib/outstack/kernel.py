@@ -120,6 +120,7 @@ class Kernel:
         self.over_budget = 0
         self.report = _report  # policy hook: called with (proc, msg, us) over budget
         self.report_bad = _report_bad  # called with (proc, msg, error) for a bad cast
+        self.rights = {}  # right name -> the object that exercises it (filled at boot)
         self.task = None
 
     def start(self):

@@ -54,6 +54,14 @@ class Server:
     def defer(self):
         return self._p.defer()
 
+    def right(self, name):
+        # The object behind a privileged act (e.g. "ota": the System, to swap servers),
+        # handed out at boot only to servers whose spec lists the right.
+        if name not in self._p.spec.rights or name not in self._p.kernel.rights:
+            raise errors.NotPermitted("%r has no %r right: add it to its spec's rights"
+                                      % (self.name, name))
+        return self._p.kernel.rights[name]
+
     def checkin(self):
         # Tell the software watchdog this server is making progress (spec.watchdog_ms).
         self._p.due = ticks_add(ticks_ms(), self._p.spec.watchdog_ms)

@@ -8,7 +8,8 @@ _RESTARTS = ("permanent", "transient", "temporary")
 class Spec:
     def __init__(self, name, factory, restart="permanent", priority=1, inbox=8, grants=(),
                  publishes=(), subscribes=(), provides=None, depends=(), config=None,
-                 shutdown_ms=1000, budget_us=0, essential=False, handover=False, watchdog_ms=0):
+                 shutdown_ms=1000, budget_us=0, essential=False, handover=False, watchdog_ms=0,
+                 rights=()):
         if restart not in _RESTARTS:
             raise ConfigError("%r: restart must be one of %s, not %r" % (name, _RESTARTS, restart))
         if not 0 <= priority <= 3:
@@ -31,3 +32,4 @@ class Spec:
         self.essential = essential
         self.handover = handover
         self.watchdog_ms = watchdog_ms  # 0: none; else check in (Server.checkin) this often
+        self.rights = tuple(rights)  # privileged acts handed out at boot: "ota", "mpu", "reset"

@@ -22,6 +22,7 @@ class System:
         self.guard = None
         self.check = None  # the BootCheck: safe mode, crash record, quarantine
         self.last_reset = None  # why the previous boot ended, if it crashed
+        self.kernel.rights["ota"] = self  # installing swaps servers: only for specs granted it
 
     def boot(self):
         cfg, err = _config.load(self.config_path, self.defaults)

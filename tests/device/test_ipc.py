@@ -239,3 +239,17 @@ async def test_casts_that_wait_for_room_allocate_nothing_either():
     await c.call("get")
     assert c.value == 520
     assert p.inbox.high == 4  # it really was full
+
+
+async def test_privileged_rights_only_where_the_spec_lists_them():
+    k = Kernel()
+    k.rights["ota"] = "the system"
+    p = start(k, "updater", rights=("ota",))
+    q = start(k, "plain")
+    assert p.server.right("ota") == "the system"
+    try:
+        q.server.right("ota")
+    except errors.NotPermitted as e:
+        assert "'plain' has no 'ota' right" in str(e)
+    else:
+        raise AssertionError("right handed to a server without it")

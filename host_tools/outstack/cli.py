@@ -31,6 +31,18 @@ def _crashlog(args):
     return run(args)
 
 
+def _ota(args):
+    from .commands.ota import run
+
+    return run(args)
+
+
+def _ota_args(p):
+    from .commands.ota import add_arguments
+
+    add_arguments(p)
+
+
 def _crashlog_args(p):
     p.add_argument("--port", required=True, help="serial port of the board (or a virtual board pty)")
     p.add_argument("--clear", action="store_true",
@@ -76,6 +88,7 @@ COMMANDS = {
     "image": (_image, _image_args, "build, check or read a virtual board flash image"),
     "deploy": (_deploy, _deploy_args, "compile and copy the firmware to a board"),
     "crashlog": (_crashlog, _crashlog_args, "read (and clear) a board's crash record"),
+    "ota": (_ota, _ota_args, "signed per-module updates: keygen, pack, sign, key-rotate, show"),
 }
 
 

@@ -53,6 +53,15 @@ def _load_file(path):
     return _open(text, path)
 
 
+def save_sealed(path, obj):
+    """Any small state: sealed with a CRC and replaced whole by one rename."""
+    _save_file(path, obj)
+
+
+def load_sealed(path):
+    return _load_file(path)
+
+
 def _backup_fits(text):
     from outstack import hal
 

@@ -104,6 +104,7 @@ class Proc:
         self.guard_restarts = -1  # self.restarts when the guard last crashed this server
         self.handled = self.busy_us = self.max_us = self.over_budget = 0
         self.lost = self.lagged = self.restarts = self.rejected = 0
+        self.last_error = None
         kernel.names[spec.name] = self
 
     def attach(self, server):
@@ -225,6 +226,7 @@ class Proc:
             c.answer(self.dseq[i], value)
 
     def crash(self, exc):
+        self.last_error = exc  # why it last died, for whoever asks (OTA health check, console)
         caller, self.caller = self.caller, None
         if caller is not None:
             caller.fail(self.caller_seq, errors.ServerCrashed,

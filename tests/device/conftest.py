@@ -2,6 +2,7 @@
 fresh virtual board, one pytest item per `test_` function, the device traceback on failure."""
 
 import ast
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -69,6 +70,7 @@ def run_on_board(test_file: Path, tmp: Path, board: str = "unix"):
     files = [f for f in image.layout(board) if f[1] != "/main.py"]
     files += [(str(tmp / "main.py"), "/main.py"), (str(HERE / "_runner.py"), "/lib/_runner.py"),
               (str(test_file), f"/lib/{test_file.name}")]
+    files += data_files(test_file, tmp)
     img = tmp / "flash.img"
     image.build(img, board, files)
     with VirtualBoard(img, board) as vb:
@@ -79,6 +81,22 @@ def run_on_board(test_file: Path, tmp: Path, board: str = "unix"):
     if os.environ.get("OUTSTACK_DEVICE_OUTPUT"):  # show what the board printed (figures)
         print(f"\n--- {test_file.name} on the board ---\n{text}")
     return results, text
+
+
+def data_files(test_file: Path, tmp: Path) -> list[tuple[str, str]]:
+    """Files a device test needs from the host: tests/device/gen_<name>.py (for test_<name>.py),
+    host Python, has generate(outdir); what it writes there lands on the board under /testdata."""
+    gen = test_file.with_name("gen_" + test_file.name.removeprefix("test_"))
+    if not gen.is_file():
+        return []
+    spec = importlib.util.spec_from_file_location(f"device_gen_{gen.stem}", gen)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp / "testdata"
+    out.mkdir(exist_ok=True)
+    mod.generate(out)
+    return [(str(p), "/testdata/" + p.relative_to(out).as_posix())
+            for p in sorted(out.rglob("*")) if p.is_file()]
 
 
 def _wait_done(vb):

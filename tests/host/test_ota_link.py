@@ -17,7 +17,7 @@ from outstack.ota.transfer import Sender, SerialLine, TcpLine
 MAIN = """
 from outstack.system import System
 TABLE = {"ota": {"factory": "outstack.ota.service:OtaServer", "essential": True,
-                 "config": {"tcp_port": %d, "max_size": 200000}}}
+                 "config": {"tcp_port": %d, "max_size": 200000, "install": False}}}
 System(TABLE, config_path="/none.json").run_forever()
 """
 

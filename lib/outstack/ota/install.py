@@ -3,6 +3,7 @@
 # dependency order) on the new code, health-check them, then confirm; or put the old
 # version back, restart them on it, and say why. Other servers keep serving throughout.
 import asyncio
+import os
 import sys
 from outstack.ota import slots
 from outstack import errors
@@ -47,15 +48,27 @@ def write_slot(seq, base, modules):
         with open(top + "/" + rel, "wb") as f:
             for chunk in chunks:
                 f.write(chunk)
+        twin = rel[:-4] + ".py" if rel.endswith(".mpy") else rel[:-3] + ".mpy"
+        try:
+            os.remove(top + "/" + twin)  # a .py beside the new .mpy would win the import
+        except OSError:
+            pass
     return top
 
 
-async def install(system, seq, modules, health_ms=HEALTH_MS, answer_ms=ANSWER_MS):
-    """Returns what happened, as one line for the host."""
+async def install(system, seq, modules, health_ms=HEALTH_MS, answer_ms=ANSWER_MS, staged=None):
+    """Returns what happened, as one line for the host. `staged()` runs once every module
+    is on flash with its hash checked, before the switch: the point of no replay."""
     cur, _, prev = slots.read()
     if seq <= cur:
         raise errors.OutstackError("update %d is not newer than the running %d" % (seq, cur))
-    write_slot(seq, cur, modules)
+    try:
+        write_slot(seq, cur, modules)
+    except Exception:
+        slots.remove(seq)  # a module failed its hash or the flash filled: nothing changed
+        raise
+    if staged:
+        staged()
     mods = [module_name(rel) for rel, _ in modules]
     names = _servers_of(system, mods)
     slots.write(seq, "trial", cur)
@@ -95,5 +108,8 @@ async def _answers(system, name, answer_ms):
     except errors.BadMessage:
         pass  # it answered: it just has no "ping"
     except errors.OutstackError as e:
+        died = client.dest.last_error
+        if died is not None:
+            return "%r crashed after the update: %s: %s" % (name, type(died).__name__, died)
         return "%r does not answer after the update: %s" % (name, e)
     return None

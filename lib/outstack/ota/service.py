@@ -1,16 +1,23 @@
 # The OTA server: takes pushes on UART1 and, when configured, on a TCP port (Wi-Fi), one at
-# a time (a second push is told BUSY). Config: {"uart": true, "baud": 115200,
-# "tcp_port": 0, "max_size": 1048576}. Essential by nature: it runs in safe mode.
+# a time (a second push is told BUSY), verifies each package and installs it live.
+# Config: {"keys": [{"n": "<hex>"}], "uart": true, "baud": 115200, "tcp_port": 0,
+#          "max_size": 1048576, "modules": ["app.*"]}. Needs the "ota" right; essential.
 import asyncio
+import os
 from outstack.server import Server
 from outstack.ota.receive import Receiver, MAX_SIZE
+
+STATE = "/.outstack/ota/state.json"  # {"seq": last accepted, "versions": {module: version}}
 
 
 class OtaServer(Server):
     def init(self, config, state):
         self.config = config
-        self.rx = Receiver(config.get("max_size", MAX_SIZE))
+        # "install": false keeps received packages on flash untouched (link tests, staging)
+        self.rx = Receiver(config.get("max_size", MAX_SIZE),
+                           self.install if config.get("install", True) else None)
         self.listener = None
+        self.keys = None
 
     async def run(self):
         if self.config.get("tcp_port"):
@@ -33,9 +40,72 @@ class OtaServer(Server):
         finally:
             writer.close()
 
+    async def install(self, path):
+        """Verify the received package and install it; one line for the host either way."""
+        from outstack.ota.verify import OtaRejected
+
+        try:
+            return await self._install(path)
+        except OtaRejected as e:
+            return "refused (%s): %s" % (e.code, e)
+        except Exception as e:  # a full flash, a bad config: say so, change nothing
+            return "refused: %s: %s" % (type(e).__name__, e)
+        finally:
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+
+    async def _install(self, path):
+        import outstack
+        from outstack import crashlog, hal
+        from outstack.ota import verify, install
+        from outstack.ota.package import Package
+
+        state = crashlog.load_sealed(STATE)[0] or {"seq": 0, "versions": {}}
+        if self.keys is None:  # a rotated key list on flash wins over the firmware's config
+            self.keys = verify.load_keys(state.get("keys") or self.config.get("keys"))
+        policy = verify.Policy(self.keys, hal.board.NAME, state["seq"], outstack.__version__,
+                               allow=tuple(self.config.get("modules", ("app.*",))),
+                               versions=state["versions"])
+        with open(path, "rb") as f:
+            pkg = Package(f, size=os.stat(path)[6])
+            m = pkg.verify(policy)
+            if m["type"] == "keys":
+                return self._new_keys(m, state)
+            mods = list(pkg.modules())
+
+            def staged():  # every module arrived whole: never take this update again
+                state["seq"] = m["seq"]
+                crashlog.save_sealed(STATE, state)
+
+            said = await install.install(self.right("ota"), m["seq"], [(x.rel, x) for x in mods],
+                                         staged=staged)
+        if said.startswith("installed"):
+            for x in mods:
+                state["versions"][x.name] = x.version
+            crashlog.save_sealed(STATE, state)
+        return said
+
+    def _new_keys(self, m, state):
+        from outstack import crashlog
+        from outstack.ota import verify
+
+        self.keys = verify.accept_keys(m)
+        state["seq"] = m["seq"]
+        state["keys"] = m["keys"]
+        crashlog.save_sealed(STATE, state)
+        return "accepted %d new trusted key(s)" % len(self.keys)
+
     def handle_call(self, msg, arg):
         if msg == "status":
-            return {"busy": self.rx.busy, "received": self.rx.received, "last": self.rx.last}
+            from outstack import crashlog
+            from outstack.ota import slots
+
+            state = crashlog.load_sealed(STATE)[0] or {"seq": 0, "versions": {}}
+            return {"busy": self.rx.busy, "received": self.rx.received, "last": self.rx.last,
+                    "running": slots.read()[0], "accepted": state["seq"],
+                    "versions": state["versions"]}
         return super().handle_call(msg, arg)
 
     def terminate(self, reason):

@@ -164,3 +164,22 @@ def test_hostile_packages_are_refused_and_change_nothing(make_board, keys, tmp_p
         assert _typed(vb, "await call('greet', 'v')") == "'v2'", what
     status = _typed(vb, "await call('ota', 'status')")
     assert "'running': 5" in status and "'accepted': 5" in status, status
+
+
+def test_cli_push_shows_progress_and_what_the_board_installed(make_board, keys, tmp_path):
+    vb = _board(make_board, keys, 0)
+    pkg = tmp_path / "v2.pkg"
+    pkg.write_bytes(_package(tmp_path, keys[0], "v2", 1))
+    r = outstack("ota", "push", str(pkg), "--port", vb.uart_port)
+    assert r.returncode == 0, r.stderr
+    assert "100%" in r.stdout and "board: installed update 1: greet restarted, healthy" in r.stdout
+    again = outstack("ota", "push", str(pkg), "--port", vb.uart_port)
+    assert again.returncode == 1 and "replay" in again.stderr, again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+    for bad, needle in ((["--port", vb.uart_port, "--host", "1.2.3.4:5"], "say where the board is"),
+                        (["--host", "nohostport"], "IP:PORT"),
+                        (["--port", str(tmp_path / "nodev")], "cannot open")):
+        r = outstack("ota", "push", str(pkg), *bad)
+        assert r.returncode == 1 and needle in r.stderr, (bad, r.stderr)
+    r = outstack("ota", "push", str(tmp_path / "missing.pkg"), "--port", vb.uart_port)
+    assert r.returncode == 1 and "cannot read package" in r.stderr

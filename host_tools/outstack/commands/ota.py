@@ -168,6 +168,70 @@ def _unsigned_help(out, manifest: bytes, manifest_out) -> None:
           f"  outstack ota sign {out} --signature {out}.sig --pub ota-pub.pem")
 
 
+def push(args):
+    """Send a package over UART (--port) or TCP (--host IP:PORT); rerun to resume a cut push."""
+    import sys
+    import time
+
+    from ..ota.transfer import Sender, SerialLine, TcpLine
+
+    data = _read_package(args.package)
+    line = _line(args, SerialLine, TcpLine)
+    bar = _Bar(sys.stdout, len(data))
+    t0 = time.monotonic()
+    try:
+        sender = Sender(line, bar.show)
+        said = sender.push(data)
+    finally:
+        line.close()
+    took = time.monotonic() - t0
+    bar.done()
+    if sender.resumed_from:
+        print(f"resumed from byte {sender.resumed_from} of a cut push")
+    sent = len(data) - sender.resumed_from
+    print(f"sent {sent} bytes in {took:.1f} s ({sent / took:.0f} B/s)")
+    print(f"board: {said}")
+    if not said.startswith(("installed", "received")):
+        raise CliError(f"the board did not install {args.package}: {said}")
+
+
+def _read_package(path):
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise CliError(f"cannot read package {path}: {e.strerror}") from None
+
+
+def _line(args, serial_line, tcp_line):
+    if bool(args.port) == bool(args.host):
+        raise CliError("say where the board is: --port UART_DEVICE or --host IP:PORT")
+    if args.port:
+        return serial_line(args.port, args.baud)
+    host, sep, port = args.host.rpartition(":")
+    if not sep or not port.isdigit():
+        raise CliError(f"--host wants IP:PORT, not '{args.host}'")
+    return tcp_line(host, int(port))
+
+
+class _Bar:
+    """A one-line progress bar that redraws in place."""
+
+    def __init__(self, out, total):
+        self.out, self.total, self.shown = out, total, -1
+
+    def show(self, done, total):
+        pct = 100 * done // max(1, total)
+        if pct != self.shown:
+            self.shown = pct
+            filled = pct * 30 // 100
+            self.out.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {pct:3d}% {done}/{total} bytes")
+            self.out.flush()
+
+    def done(self):
+        if self.shown >= 0:
+            self.out.write("\n")
+
+
 # ----- arguments ----------------------------------------------------------------------------
 def _keygen_args(p):
     p.add_argument("--out", required=True, help="folder for ota-key.pem, ota-pub.pem, ota-pub.json")
@@ -218,12 +282,20 @@ def _show_args(p):
     p.add_argument("--pub", help="check the signature with this public key")
 
 
+def _push_args(p):
+    p.add_argument("package")
+    p.add_argument("--port", help="the board's UART (UART1), e.g. /dev/ttyUSB0 or a virtual board pty")
+    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--host", help="IP:PORT of the board's OTA server over Wi-Fi")
+
+
 ACTIONS = {
     "keygen": (keygen, _keygen_args, "make a signing key pair"),
     "pack": (pack, _pack_args, "build a signed update package from module files"),
     "sign": (sign, _sign_args, "put a signature (openssl's, or made here) into a package"),
     "key-rotate": (key_rotate, _key_rotate_args, "a signed statement of the keys to trust next"),
     "show": (show, _show_args, "print a package's manifest and check its signature"),
+    "push": (push, _push_args, "send a package to a board (resumes a cut push) and install it"),
 }
 
 

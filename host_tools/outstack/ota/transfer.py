@@ -109,9 +109,12 @@ class Sender:
         self.progress = progress or (lambda done, total: None)
         self.resumed_from = 0
         self.resent = 0  # bytes sent twice (after a NAK or a silence)
+        self.transfer_s = 0.0  # HELLO to the last byte acknowledged on flash
+        self.install_s = 0.0  # END to the board's verdict (verify, stage, swap, health check)
 
     def push(self, data: bytes) -> str:
         digest = hashlib.sha256(data).digest()
+        t0 = time.monotonic()
         self.line.write(frame(HELLO, struct.pack("<I", len(data)) + digest))
         kind, body = self._expect((READY,))
         pos = acked = self.resumed_from = struct.unpack_from("<I", body)[0]
@@ -138,8 +141,11 @@ class Sender:
                                    "to resume from what it has")
                 self.resent += pos - acked
                 pos = acked  # silence: send again from the last acknowledged byte
+        t1 = time.monotonic()
+        self.transfer_s = t1 - t0
         self.line.write(frame(END))
         kind, body = self._expect((DONE,), timeout=120)
+        self.install_s = time.monotonic() - t1
         return body.decode(errors="replace")
 
     def _expect(self, kinds, timeout=ANSWER_S):

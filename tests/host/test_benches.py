@@ -1,0 +1,38 @@
+"""The benchmark scripts still run (short mode): figures are for people, not for asserts."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import mpremote
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(*args, timeout=300):
+    out = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                         timeout=timeout)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+def test_idle_bench_runs():
+    assert "idle CPU over 1 s: outstack" in _run("bench/idle.py", "--seconds", "1")
+
+
+def test_ota_bench_runs():
+    out = _run("bench/ota.py", "--short")
+    assert "push, stored" in out and "mpremote fs cp" in out
+
+
+def test_verify_bench_runs():
+    out = subprocess.run([str(Path(sys.executable).parent / "micropython"), "bench/verify.py",
+                          "--short"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "RSA-2048" in out.stdout, out.stdout + out.stderr
+
+
+def test_ipc_bench_runs_on_a_virtual_board(make_board):
+    vb = make_board(files={"/main.py": "print('bench board')\n"})
+    out = mpremote(vb.usb_port, "exec", "BENCH_SHORT=1", "run", str(ROOT / "bench/ipc.py"),
+                   timeout=300).stdout
+    assert "call round trip" in out and "urgent dispatch" in out, out

@@ -183,3 +183,7 @@ def test_cli_push_shows_progress_and_what_the_board_installed(make_board, keys, 
         assert r.returncode == 1 and needle in r.stderr, (bad, r.stderr)
     r = outstack("ota", "push", str(tmp_path / "missing.pkg"), "--port", vb.uart_port)
     assert r.returncode == 1 and "cannot read package" in r.stderr
+    st = outstack("ota", "status", "--port", vb.uart_port)
+    assert st.returncode == 0, st.stderr
+    assert "running update 1 (good), previous 0, last accepted 1" in st.stdout, st.stdout
+    assert "app.greet" in st.stdout

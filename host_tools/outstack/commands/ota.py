@@ -195,6 +195,23 @@ def push(args):
         raise CliError(f"the board did not install {args.package}: {said}")
 
 
+def status(args):
+    """What the board runs: the update in use, its state, and each module's version."""
+    from ..ota.transfer import Sender, SerialLine, TcpLine
+
+    line = _line(args, SerialLine, TcpLine)
+    try:
+        st = Sender(line).status()
+    finally:
+        line.close()
+    print(f"running update {st['running']} ({st['state']}), previous {st['previous']}, "
+          f"last accepted {st['accepted']}; {'a push is in progress' if st['busy'] else 'idle'}")
+    for name, version in sorted(st["versions"].items()):
+        print(f"  {name:<24} {version}")
+    if st.get("last"):
+        print(f"last push: {st['last']}")
+
+
 def _read_package(path):
     try:
         return Path(path).read_bytes()
@@ -289,6 +306,12 @@ def _push_args(p):
     p.add_argument("--host", help="IP:PORT of the board's OTA server over Wi-Fi")
 
 
+def _status_args(p):
+    p.add_argument("--port", help="the board's UART (UART1)")
+    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--host", help="IP:PORT of the board's OTA server over Wi-Fi")
+
+
 ACTIONS = {
     "keygen": (keygen, _keygen_args, "make a signing key pair"),
     "pack": (pack, _pack_args, "build a signed update package from module files"),
@@ -296,6 +319,7 @@ ACTIONS = {
     "key-rotate": (key_rotate, _key_rotate_args, "a signed statement of the keys to trust next"),
     "show": (show, _show_args, "print a package's manifest and check its signature"),
     "push": (push, _push_args, "send a package to a board (resumes a cut push) and install it"),
+    "status": (status, _status_args, "the update a board runs and its module versions"),
 }
 
 

@@ -10,7 +10,7 @@ import time
 from ..errors import CliError
 
 SYNC = b"\xa5\x5a"
-HELLO, DATA, END, ABORT = 0x48, 0x44, 0x45, 0x41
+HELLO, DATA, END, ABORT, STATUS = 0x48, 0x44, 0x45, 0x41, 0x53
 READY, ACK, NAK, DONE, FAIL, BUSY = 0x52, 0x43, 0x4E, 0x4B, 0x58, 0x42
 CHUNK = 1024
 ANSWER_S = 5.0  # the board answers a frame within this, or we resend from the last ack
@@ -147,6 +147,12 @@ class Sender:
         kind, body = self._expect((DONE,), timeout=120)
         self.install_s = time.monotonic() - t1
         return body.decode(errors="replace")
+
+    def status(self) -> dict:
+        import json
+
+        self.line.write(frame(STATUS))
+        return json.loads(self._expect((DONE,))[1])
 
     def _expect(self, kinds, timeout=ANSWER_S):
         got = self.frames.next(timeout)

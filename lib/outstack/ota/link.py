@@ -12,6 +12,7 @@ HELLO = const(0x48)  # H: size u32, sha256[32] of the whole package
 DATA = const(0x44)  # D: offset u32, bytes
 END = const(0x45)  # E: no payload: check and keep the package
 ABORT = const(0x41)  # A: give up this package
+STATUS = const(0x53)  # S: no payload: the board answers DONE with its OTA status (JSON)
 READY = const(0x52)  # R: resume offset u32, window u32
 ACK = const(0x43)  # C: every byte below offset u32 is on flash
 NAK = const(0x4E)  # N: send again from offset u32 (a gap or a bad frame)

@@ -110,8 +110,9 @@ class Store:
 
 
 class Receiver:
-    def __init__(self, max_size=MAX_SIZE, on_package=None):
+    def __init__(self, max_size=MAX_SIZE, on_package=None, status=None):
         self.max_size = max_size
+        self.status = status  # fn() -> dict: what STATUS answers
         self.on_package = on_package  # async fn(path) -> text: install it (the installer)
         self.active = None  # the Store of the push in progress, on whichever link
         self.received = 0  # bytes taken into flash, all sessions
@@ -146,6 +147,11 @@ class Receiver:
                 await self._data(link, store)
             elif kind == L.END and store.f:
                 await self._end(link, store)
+            elif kind == L.STATUS:
+                import json
+
+                said = self.status() if self.status else {"last": self.last}
+                await link.send(L.DONE, json.dumps(said).encode())
             elif kind == L.ABORT:
                 store.discard()
                 self.active = None

@@ -15,7 +15,7 @@ class OtaServer(Server):
         self.config = config
         # "install": false keeps received packages on flash untouched (link tests, staging)
         self.rx = Receiver(config.get("max_size", MAX_SIZE),
-                           self.install if config.get("install", True) else None)
+                           self.install if config.get("install", True) else None, self.status)
         self.listener = None
         self.keys = None
 
@@ -74,6 +74,7 @@ class OtaServer(Server):
             if m["type"] == "keys":
                 return self._new_keys(m, state)
             mods = list(pkg.modules())
+            _admit_ram(mods)
 
             def staged():  # every module arrived whole: never take this update again
                 state["seq"] = m["seq"]
@@ -97,17 +98,35 @@ class OtaServer(Server):
         crashlog.save_sealed(STATE, state)
         return "accepted %d new trusted key(s)" % len(self.keys)
 
+    def status(self):
+        from outstack import crashlog
+        from outstack.ota import slots
+
+        state = crashlog.load_sealed(STATE)[0] or {"seq": 0, "versions": {}}
+        seq, trial, prev = slots.read()
+        return {"busy": self.rx.busy, "received": self.rx.received, "last": self.rx.last,
+                "running": seq, "state": trial, "previous": prev, "accepted": state["seq"],
+                "versions": state["versions"]}
+
     def handle_call(self, msg, arg):
         if msg == "status":
-            from outstack import crashlog
-            from outstack.ota import slots
-
-            state = crashlog.load_sealed(STATE)[0] or {"seq": 0, "versions": {}}
-            return {"busy": self.rx.busy, "received": self.rx.received, "last": self.rx.last,
-                    "running": slots.read()[0], "accepted": state["seq"],
-                    "versions": state["versions"]}
+            return self.status()
         return super().handle_call(msg, arg)
 
     def terminate(self, reason):
         if self.listener:
             self.listener.close()
+
+
+def _admit_ram(mods):
+    # Loading a module needs RAM: about its size for .mpy, a few times it to compile a .py.
+    import gc
+    from outstack.ota.verify import OtaRejected
+
+    gc.collect()
+    free = gc.mem_free()
+    for x in mods:
+        need = x.size * (3 if x.path.endswith(".py") else 1)
+        if need > free:
+            raise OtaRejected("ram", "module %r needs about %d bytes of RAM to load; %d are free"
+                              % (x.name, need, free))

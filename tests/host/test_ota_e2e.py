@@ -183,7 +183,13 @@ def test_cli_push_shows_progress_and_what_the_board_installed(make_board, keys, 
         assert r.returncode == 1 and needle in r.stderr, (bad, r.stderr)
     r = outstack("ota", "push", str(tmp_path / "missing.pkg"), "--port", vb.uart_port)
     assert r.returncode == 1 and "cannot read package" in r.stderr
+    rb = outstack("ota", "rollback", "app.greet", "--key", str(keys[0] / "ota-key.pem"),
+                  "--board", "unix", "--seq", "2", "--port", vb.uart_port)
+    assert rb.returncode == 0 and "rolled app.greet back as update 2" in rb.stdout, rb.stdout + rb.stderr
+    assert _typed(vb, "await call('greet', 'v')") == "'v1'"
+    forged = outstack("ota", "rollback", "app.greet", "--key", str(keys[1] / "ota-key.pem"),
+                      "--board", "unix", "--seq", "3", "--port", vb.uart_port)
+    assert forged.returncode == 1 and "does not trust" in forged.stderr, forged.stderr
     st = outstack("ota", "status", "--port", vb.uart_port)
     assert st.returncode == 0, st.stderr
-    assert "running update 1 (good), previous 0, last accepted 1" in st.stdout, st.stdout
-    assert "app.greet" in st.stdout
+    assert "running update 2 (good), previous 1, last accepted 2" in st.stdout, st.stdout

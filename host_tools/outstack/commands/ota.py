@@ -195,6 +195,36 @@ def push(args):
         raise CliError(f"the board did not install {args.package}: {said}")
 
 
+def rollback(args):
+    """A signed request that puts the previous version of one module back on a board."""
+    from ..ota import keys, pack
+
+    boards.load(args.board)
+    seq = _number(args.seq, "--seq")
+    manifest = {"v": 1, "type": "rollback", "board": args.board, "seq": seq, "module": args.module}
+    box = pack.assemble(manifest, b"", keys.load_private(args.key))
+    out = Path(args.out) if args.out else None
+    if out:
+        _write(out, box.to_bytes())
+        print(f"{out}: rollback of {args.module}, update {seq} for {args.board}, signed")
+    if args.port or args.host:
+        args.package = str(out) if out else None
+        _send(args, box.to_bytes())
+
+
+def _send(args, data):
+    from ..ota.transfer import Sender, SerialLine, TcpLine
+
+    line = _line(args, SerialLine, TcpLine)
+    try:
+        said = Sender(line).push(data)
+    finally:
+        line.close()
+    print(f"board: {said}")
+    if said.startswith("refused") or said.startswith("rolled back update"):
+        raise CliError(f"the board did not take it: {said}")
+
+
 def status(args):
     """What the board runs: the update in use, its state, and each module's version."""
     from ..ota.transfer import Sender, SerialLine, TcpLine
@@ -312,6 +342,17 @@ def _status_args(p):
     p.add_argument("--host", help="IP:PORT of the board's OTA server over Wi-Fi")
 
 
+def _rollback_args(p):
+    p.add_argument("module", help="module name, e.g. app.sensor")
+    p.add_argument("--key", required=True, help="the private key boards trust")
+    p.add_argument("--board", required=True)
+    p.add_argument("--seq", required=True, help="sequence number, greater than the last one sent")
+    p.add_argument("--out", help="also keep the signed request in this file")
+    p.add_argument("--port", help="send it now over this UART")
+    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--host", help="or over Wi-Fi to IP:PORT")
+
+
 ACTIONS = {
     "keygen": (keygen, _keygen_args, "make a signing key pair"),
     "pack": (pack, _pack_args, "build a signed update package from module files"),
@@ -320,6 +361,7 @@ ACTIONS = {
     "show": (show, _show_args, "print a package's manifest and check its signature"),
     "push": (push, _push_args, "send a package to a board (resumes a cut push) and install it"),
     "status": (status, _status_args, "the update a board runs and its module versions"),
+    "rollback": (rollback, _rollback_args, "signed: put the previous version of a module back"),
 }
 
 

@@ -113,3 +113,32 @@ async def _answers(system, name, answer_ms):
             return "%r crashed after the update: %s: %s" % (name, type(died).__name__, died)
         return "%r does not answer after the update: %s" % (name, e)
     return None
+
+
+async def rollback(system, seq, name, staged=None):
+    """Put the previous version of module `name` back, as update `seq` (health-checked too)."""
+    cur, _, prev = slots.read()
+    if cur == 0:
+        raise errors.OutstackError("%r runs as deployed: there is no previous version" % name)
+    rel = name.replace(".", "/")
+    for ext in (".mpy", ".py"):
+        src = slots.root(prev) + "/" + rel + ext
+        try:
+            os.stat(src)
+            break
+        except OSError:
+            pass
+    else:
+        raise errors.OutstackError("no previous version of %r to go back to" % name)
+    return await install(system, seq, [(rel + ext, _chunks(src))], staged=staged)
+
+
+def _chunks(path):
+    buf = bytearray(512)
+    with open(path, "rb") as f:
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                return
+            yield memoryview(buf)[:n]
+

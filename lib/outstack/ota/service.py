@@ -73,6 +73,8 @@ class OtaServer(Server):
             m = pkg.verify(policy)
             if m["type"] == "keys":
                 return self._new_keys(m, state)
+            if m["type"] == "rollback":
+                return await self._rollback(m, state)
             mods = list(pkg.modules())
             _admit_ram(mods)
 
@@ -87,6 +89,20 @@ class OtaServer(Server):
                 state["versions"][x.name] = x.version
             crashlog.save_sealed(STATE, state)
         return said
+
+    async def _rollback(self, m, state):
+        from outstack import crashlog
+        from outstack.ota import install
+
+        def staged():
+            state["seq"] = m["seq"]
+            crashlog.save_sealed(STATE, state)
+
+        said = await install.rollback(self.right("ota"), m["seq"], m["module"], staged)
+        if said.startswith("installed"):
+            state["versions"].pop(m["module"], None)  # back to what it was before
+            crashlog.save_sealed(STATE, state)
+        return said.replace("installed update", "rolled %s back as update" % m["module"], 1)
 
     def _new_keys(self, m, state):
         from outstack import crashlog

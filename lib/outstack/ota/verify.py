@@ -160,6 +160,9 @@ def parse(manifest):
     if kind == "keys":
         _get(m, "keys", list, "the key statement")
         m["modules"] = []
+    elif kind == "rollback":  # put the previous version of one module back
+        _get(m, "module", str, "the rollback request")
+        m["modules"] = []
     elif kind == "update":
         version(_get(m, "framework", str, "the manifest"), "framework")
         for i, e in enumerate(_get(m, "modules", list, "the manifest")):
@@ -246,6 +249,8 @@ class Policy:
 
     def check(self, m):
         self._target(m)
+        if m["type"] == "rollback" and not allowed(m["module"], self.allow):
+            raise OtaRejected("unknown", "no module %r in this board's module area" % m["module"])
         if m["type"] == "update":
             need = [self._entry(e) for e in m["modules"]]
             self._sizes(m, sum(need))

@@ -88,9 +88,11 @@ def main():
     ap.add_argument("--kib", type=int, default=32, help="payload size (KiB)")
     # (bench/verify.py prints the board's signature verification time)
     ap.add_argument("--short", action="store_true", help="4 KiB: prove the script runs")
+    ap.add_argument("--files", nargs="+", help="push these module sources instead (e.g. firmware/app/*.py)")
     args = ap.parse_args()
-    total = 4096 if args.short else args.kib * 1024
-    blobs = modules(total)
+    blobs = ([Path(f).read_bytes() for f in args.files] if args.files
+             else modules(4096 if args.short else args.kib * 1024))
+    total = sum(len(b) for b in blobs)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         files = []
@@ -116,7 +118,8 @@ def main():
             theirs = mpremote_cp(vb, files)
             verified = on_board_verify(vb)
     base = total / theirs
-    print(f"payload {total} bytes of modules in {len(blobs)} files; both links 115200 8N1 "
+    print(f"payload {total} bytes of {'module sources' if args.files else 'Python-like text'} in "
+          f"{len(blobs)} files; both links 115200 8N1 "
           f"({LINE} B/s); pushes are signed (RSA-2048), verified and installed on the board")
     rows = (("push, zlib", s_zip.transfer_s, len(zipped)),
             ("push, stored", s_plain.transfer_s, len(plain)), ("mpremote fs cp", theirs, total))

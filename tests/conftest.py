@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,31 @@ def mpremote(port, *args, timeout=60, check=True):
 def outstack(*args, timeout=120, input=None):
     return subprocess.run([str(BIN / "outstack"), *args], capture_output=True, text=True,
                           timeout=timeout, input=input)
+
+
+def one_line_error(out, *needles):
+    """The CLI failed as it should: exit 1, one `outstack: ...` line holding each needle."""
+    assert out.returncode == 1, (out.returncode, out.stdout, out.stderr)
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("outstack: "), out.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def typed(vb, line, timeout=8.0):
+    """Type `line` at the board's live prompt; return the line it answered with."""
+    start = len(vb.output)
+    vb.type(line.encode() + b"\r")
+    end = time.monotonic() + timeout
+    while True:
+        text = vb.output[start:].decode(errors="replace")
+        lines = text.split("\r\n")
+        echo = [i for i, seen in enumerate(lines) if seen.endswith(line)]
+        if echo and len(lines) > echo[0] + 2:
+            return lines[echo[0] + 1]  # the line after the echoed command: its answer
+        assert time.monotonic() < end, f"no answer to {line!r}:\n{text}"
+        time.sleep(0.02)
 
 
 @pytest.fixture

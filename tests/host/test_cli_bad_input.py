@@ -7,17 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import BIN, outstack
+from tests.conftest import BIN, one_line_error, outstack
 from outstack import image
-
-
-def _one_line_error(out, *needles):
-    assert out.returncode == 1, (out.returncode, out.stdout, out.stderr)
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("outstack: "), out.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def _digest(path):
@@ -26,7 +17,7 @@ def _digest(path):
 
 def test_missing_image(tmp_path):
     img = tmp_path / "none.img"
-    _one_line_error(outstack("sim", str(img), "--no-attach"), "does not exist", "--fresh")
+    one_line_error(outstack("sim", str(img), "--no-attach"), "does not exist", "--fresh")
     assert not img.exists()
 
 
@@ -34,19 +25,19 @@ def test_corrupt_image_is_left_alone(tmp_path):
     img = tmp_path / "bad.img"
     img.write_bytes(bytes(range(256)) * (4096 * 352 // 256))
     before = _digest(img)
-    _one_line_error(outstack("sim", str(img), "--no-attach"), "is corrupt")
+    one_line_error(outstack("sim", str(img), "--no-attach"), "is corrupt")
     assert _digest(img) == before
 
 
 def test_image_of_the_wrong_size(tmp_path):
     img = tmp_path / "short.img"
     img.write_bytes(b"\xff" * 4096 * 10)
-    _one_line_error(outstack("sim", str(img), "--no-attach"), "40960 bytes", "1441792 bytes")
+    one_line_error(outstack("sim", str(img), "--no-attach"), "40960 bytes", "1441792 bytes")
     assert img.stat().st_size == 40960
 
 
 def test_unknown_board(tmp_path):
-    line = _one_line_error(outstack("sim", "--board", "pyboard9", "--fresh", "--no-attach"),
+    line = one_line_error(outstack("sim", "--board", "pyboard9", "--fresh", "--no-attach"),
                            "unknown board 'pyboard9'")
     assert "rp2040" in line and "esp32" in line and "stm32" in line
 
@@ -57,11 +48,11 @@ def test_watchdog_above_board_limit_leaves_image(tmp_path):
     before = _digest(img)
     cfg = tmp_path / "config.json"
     cfg.write_text(json.dumps({"watchdog_ms": 9000}))
-    _one_line_error(outstack("sim", str(img), "--board", "rp2040", "--fresh", "--config", str(cfg),
+    one_line_error(outstack("sim", str(img), "--board", "rp2040", "--fresh", "--config", str(cfg),
                              "--no-attach"), "9000 ms is above the rp2040 limit of 8388 ms")
     assert _digest(img) == before
     cfg.write_text(json.dumps({"watchdog_ms": 40000}))
-    _one_line_error(outstack("image", "build", str(img), "--board", "stm32", "--config", str(cfg)),
+    one_line_error(outstack("image", "build", str(img), "--board", "stm32", "--config", str(cfg)),
                     "above the stm32 limit of 32768 ms")
     assert _digest(img) == before
 
@@ -69,7 +60,7 @@ def test_watchdog_above_board_limit_leaves_image(tmp_path):
 def test_config_that_is_not_json(tmp_path):
     cfg = tmp_path / "config.json"
     cfg.write_text("{watchdog_ms: 10")
-    _one_line_error(outstack("image", "build", str(tmp_path / "x.img"), "--config", str(cfg)),
+    one_line_error(outstack("image", "build", str(tmp_path / "x.img"), "--config", str(cfg)),
                     "not valid JSON")
     assert not (tmp_path / "x.img").exists()
 
@@ -94,10 +85,10 @@ def test_port_and_image_already_in_use(tmp_path):
         target = link.resolve()
         other = tmp_path / "other.img"
         image.build(other, "unix", image.layout("unix"))
-        _one_line_error(outstack("sim", str(other), "--link", str(link), "--no-attach"),
+        one_line_error(outstack("sim", str(other), "--link", str(link), "--no-attach"),
                         f"port {link} is in use by another virtual board")
         assert link.resolve() == target  # the running board's link was not replaced
-        _one_line_error(outstack("sim", str(img), "--no-attach"),
+        one_line_error(outstack("sim", str(img), "--no-attach"),
                         f"flash image {img} is in use by another virtual board")
     finally:
         first.terminate()
@@ -110,7 +101,7 @@ def test_link_over_a_real_file_is_refused(tmp_path):
     image.build(img, "unix", image.layout("unix"))
     precious = tmp_path / "notes.txt"
     precious.write_text("mine")
-    _one_line_error(outstack("sim", str(img), "--link", str(precious), "--no-attach"),
+    one_line_error(outstack("sim", str(img), "--link", str(precious), "--no-attach"),
                     "not a virtual board link")
     assert precious.read_text() == "mine"
 
@@ -121,10 +112,10 @@ def test_cli_without_command_shows_help():
 
 
 def test_crashlog_on_a_port_with_no_board(tmp_path):
-    _one_line_error(outstack("crashlog", "--port", str(tmp_path / "ttyNONE")), "no board at")
+    one_line_error(outstack("crashlog", "--port", str(tmp_path / "ttyNONE")), "no board at")
 
 
 def test_crashlog_on_a_board_without_the_framework(make_board):
     vb = make_board(files={"/lib/outstack/crashlog.py": "raise ImportError('gone')\n",
                            "/main.py": "print('bare')\n"})
-    _one_line_error(outstack("crashlog", "--port", vb.usb_port), "failed reading its crash log", "ImportError: gone")
+    one_line_error(outstack("crashlog", "--port", vb.usb_port), "failed reading its crash log", "ImportError: gone")

@@ -11,7 +11,7 @@ import pytest
 import serial
 
 from tests.conftest import mpremote, outstack
-from outstack import cli, image
+from outstack import cli
 from outstack.commands import deploy
 from outstack.errors import CliError
 from outstack.paths import LIB, ROOT

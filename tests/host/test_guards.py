@@ -5,7 +5,7 @@ clearing the quarantine, a corrupt record, and a soak with every server busy."""
 import json
 import time
 
-from tests.conftest import outstack
+from tests.conftest import outstack, typed
 
 FIRMWARE = """
 from outstack.system import System
@@ -50,19 +50,6 @@ def _wait_text(vb, needle, start=0, timeout=15.0):
         time.sleep(0.02)
 
 
-def _typed(vb, line, timeout=5.0):
-    start = len(vb.output)
-    vb.type(line.encode() + b"\r")
-    end = time.monotonic() + timeout
-    while True:
-        lines = _text(vb, start).split("\r\n")
-        echo = [i for i, text in enumerate(lines) if text.endswith(line)]
-        if echo and len(lines) > echo[0] + 2:
-            return lines[echo[0] + 1]  # the line after the echoed command: its answer
-        assert time.monotonic() < end, f"no answer to {line!r}:\n{_text(vb, start)}"
-        time.sleep(0.02)
-
-
 def test_hung_handler_watchdog_crash_record_safe_mode_and_clear(make_board):
     vb = make_board(files={"/main.py": FIRMWARE, "/config.json": CONFIG})
     fired = vb.wait_for("wdt-reset", timeout=10)
@@ -82,11 +69,11 @@ def test_hung_handler_watchdog_crash_record_safe_mode_and_clear(make_board):
     _wait_text(vb, "SAFE MODE", start, timeout=30)
     _wait_text(vb, ">>> ", start)
     assert "quarantined: hang" in _text(vb, start)
-    n1 = int(_typed(vb, "await call('ota', 'n')"))
+    n1 = int(typed(vb, "await call('ota', 'n')"))
     time.sleep(0.3)
-    n2 = int(_typed(vb, "await call('ota', 'n')"))
-    assert n2 > n1 and int(_typed(vb, "await call('debug', 'n')")) > 0  # essentials serve
-    assert "ServerDown" in _typed(vb, "await call('hang', 'n')") or "NoSuchServer" in _text(vb)
+    n2 = int(typed(vb, "await call('ota', 'n')"))
+    assert n2 > n1 and int(typed(vb, "await call('debug', 'n')")) > 0  # essentials serve
+    assert "ServerDown" in typed(vb, "await call('hang', 'n')") or "NoSuchServer" in _text(vb)
     resets = len([e for e in vb.events[mark:] if e.kind == "wdt-reset"])
     time.sleep(1.5)
     assert len([e for e in vb.events[mark:] if e.kind == "wdt-reset"]) == resets  # no more
@@ -105,7 +92,7 @@ def test_corrupt_crash_record_is_ignored_and_boot_continues(make_board):
     _wait_text(vb, ">>> ")
     text = _text(vb)
     assert "/.outstack/crash.json is corrupt (CRC mismatch): ignored" in text, text
-    assert int(_typed(vb, "await call('ota', 'n')")) >= 0
+    assert int(typed(vb, "await call('ota', 'n')")) >= 0
 
 
 SOAK = """
@@ -140,7 +127,7 @@ def test_sixty_second_soak_with_every_server_busy_has_no_watchdog_reset(make_boa
     time.sleep(60)
     kinds = [e.kind for e in vb.events[mark:]]
     assert "wdt-reset" not in kinds and "reset" not in kinds and "crash" not in kinds, kinds
-    done = sum(int(_typed(vb, f"await call('b{i}', 'n')")) for i in range(5))
+    done = sum(int(typed(vb, f"await call('b{i}', 'n')")) for i in range(5))
     fed = len([k for k in kinds if k == "wdt-fed"])
     print(f"soak: 60 s, {done} handlers of 3 ms, {fed} watchdog feeds, no reset")
     assert done > 5000 and fed >= 60 * 1000 // 500

@@ -5,14 +5,12 @@ with the reason; hostile packages refused with nothing changed."""
 
 import json
 import random
-import re
 import time
 
 import pytest
 
-from outstack.errors import CliError
 from outstack.ota.transfer import Sender, SerialLine, TcpLine
-from tests.conftest import outstack
+from tests.conftest import outstack, typed
 
 GREET = """
 from outstack.server import Server
@@ -83,19 +81,6 @@ def _package(tmp_path, key, version, seq, board="unix", name="greet"):
     return out.read_bytes()
 
 
-def _typed(vb, line, timeout=8.0):
-    start = len(vb.output)
-    vb.type(line.encode() + b"\r")
-    end = time.monotonic() + timeout
-    while True:
-        lines = vb.output[start:].decode(errors="replace").split("\r\n")
-        echo = [i for i, text in enumerate(lines) if text.endswith(line)]
-        if echo and len(lines) > echo[0] + 2:
-            return lines[echo[0] + 1]
-        assert time.monotonic() < end, vb.output[start:]
-        time.sleep(0.02)
-
-
 def _board(make_board, keys, tcp_port):
     pub = json.loads((keys[0] / "ota-pub.json").read_text())
     ota = {"keys": [pub], "tcp_port": tcp_port}
@@ -118,24 +103,24 @@ def _push(line, data):
 def test_signed_update_installs_live_and_bad_one_rolls_back(make_board, keys, tmp_path):
     port = random.randint(20000, 40000)
     vb = _board(make_board, keys, port)
-    assert _typed(vb, "await call('greet', 'v')") == "'v1'"
-    before = int(_typed(vb, "await call('pinger', 'gap')"))
+    assert typed(vb, "await call('greet', 'v')") == "'v1'"
+    before = int(typed(vb, "await call('pinger', 'gap')"))
     said = _push(SerialLine(vb.uart_port), _package(tmp_path, keys[0], "v2", 1))
     assert said.startswith("installed update 1: greet restarted, healthy"), said
-    assert _typed(vb, "await call('greet', 'v')") == "'v2'"
-    gap = int(_typed(vb, "await call('pinger', 'gap')"))
+    assert typed(vb, "await call('greet', 'v')") == "'v2'"
+    gap = int(typed(vb, "await call('pinger', 'gap')"))
     print(f"UART update: longest gap in another server's replies {gap} ms (before: {before} ms)")
     assert gap < 500
 
     said = _push(SerialLine(vb.uart_port), _package(tmp_path, keys[0], "bad", 2))
     print(f"bad update: {said}")
     assert said.startswith("rolled back update 2:") and "this version dies on start" in said, said
-    assert _typed(vb, "await call('greet', 'v')") == "'v2'"
+    assert typed(vb, "await call('greet', 'v')") == "'v2'"
 
     said = _push(TcpLine("127.0.0.1", port), _package(tmp_path, keys[0], "v3", 3))
     assert said.startswith("installed update 3"), said
-    assert _typed(vb, "await call('greet', 'v')") == "'v3'"
-    gap = int(_typed(vb, "await call('pinger', 'gap')"))
+    assert typed(vb, "await call('greet', 'v')") == "'v3'"
+    gap = int(typed(vb, "await call('pinger', 'gap')"))
     print(f"Wi-Fi (TCP) update: longest gap in another server's replies {gap} ms")
 
 
@@ -161,8 +146,8 @@ def test_hostile_packages_are_refused_and_change_nothing(make_board, keys, tmp_p
         said = _push(SerialLine(vb.uart_port), data)
         print(f"{what}: {said}")
         assert said.startswith("refused"), (what, said)
-        assert _typed(vb, "await call('greet', 'v')") == "'v2'", what
-    status = _typed(vb, "await call('ota', 'status')")
+        assert typed(vb, "await call('greet', 'v')") == "'v2'", what
+    status = typed(vb, "await call('ota', 'status')")
     assert "'running': 5" in status and "'accepted': 5" in status, status
 
 
@@ -186,7 +171,7 @@ def test_cli_push_shows_progress_and_what_the_board_installed(make_board, keys, 
     rb = outstack("ota", "rollback", "app.greet", "--key", str(keys[0] / "ota-key.pem"),
                   "--board", "unix", "--seq", "2", "--port", vb.uart_port)
     assert rb.returncode == 0 and "rolled app.greet back as update 2" in rb.stdout, rb.stdout + rb.stderr
-    assert _typed(vb, "await call('greet', 'v')") == "'v1'"
+    assert typed(vb, "await call('greet', 'v')") == "'v1'"
     forged = outstack("ota", "rollback", "app.greet", "--key", str(keys[1] / "ota-key.pem"),
                       "--board", "unix", "--seq", "3", "--port", vb.uart_port)
     assert forged.returncode == 1 and "does not trust" in forged.stderr, forged.stderr

@@ -15,7 +15,7 @@ import pytest
 
 from outstack.ota import container, keys
 from outstack.paths import FIRMWARE, LIB
-from tests.conftest import outstack
+from tests.conftest import one_line_error, outstack
 
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="no openssl binary")
@@ -26,15 +26,6 @@ STORAGE = FIRMWARE / "app" / "storage.py"
 def _ok(out):
     assert out.returncode == 0, (out.returncode, out.stdout, out.stderr)
     return out.stdout
-
-
-def _one_line_error(out, *needles):
-    assert out.returncode == 1, (out.returncode, out.stdout, out.stderr)
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("outstack: "), out.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def _openssl(*args):
@@ -74,7 +65,7 @@ def test_keygen_keeps_an_existing_key(keydir, tmp_path):
     d = tmp_path / "k"
     _ok(outstack("ota", "keygen", "--out", str(d), "--bits", "3072"))
     before = (d / "ota-key.pem").read_bytes()
-    _one_line_error(outstack("ota", "keygen", "--out", str(d)), "already exists", "--force")
+    one_line_error(outstack("ota", "keygen", "--out", str(d)), "already exists", "--force")
     assert (d / "ota-key.pem").read_bytes() == before
     _ok(outstack("ota", "keygen", "--out", str(d), "--force"))
     assert (d / "ota-key.pem").read_bytes() != before
@@ -173,10 +164,10 @@ def test_sign_refuses_a_signature_of_something_else(keydir, tmp_path):
                  str(SENSOR)))
     before = pkg.read_bytes()
     (tmp_path / "bad.sig").write_bytes(keys.sign(keys.load_private(keydir / "ota-key.pem"), b"x"))
-    _one_line_error(outstack("ota", "sign", str(pkg), "--signature", str(tmp_path / "bad.sig"),
+    one_line_error(outstack("ota", "sign", str(pkg), "--signature", str(tmp_path / "bad.sig"),
                              "--pub", str(keydir / "ota-pub.pem")), "is not a signature of")
     assert pkg.read_bytes() == before
-    _one_line_error(outstack("ota", "sign", str(pkg), "--signature", str(tmp_path / "bad.sig")),
+    one_line_error(outstack("ota", "sign", str(pkg), "--signature", str(tmp_path / "bad.sig")),
                     "--pub")
 
 
@@ -223,16 +214,16 @@ def test_pack_bad_input(keydir, tmp_path, over, needles):
     args = _pack_args(tmp_path, keydir, **over)
     if files:
         args = args[:-1] + files
-    _one_line_error(outstack(*args), *needles)
+    one_line_error(outstack(*args), *needles)
     assert not (tmp_path / "x.pkg").exists()
 
 
 def test_key_file_that_is_not_a_key(keydir, tmp_path):
     junk = tmp_path / "junk.pem"
     junk.write_text("not a key\n")
-    _one_line_error(outstack(*_pack_args(tmp_path, keydir, **{"--key": str(junk)})),
+    one_line_error(outstack(*_pack_args(tmp_path, keydir, **{"--key": str(junk)})),
                     "is not an unencrypted PEM private key")
-    _one_line_error(outstack("ota", "keygen", "--out", str(tmp_path / "k"), "--bits", "1024"),
+    one_line_error(outstack("ota", "keygen", "--out", str(tmp_path / "k"), "--bits", "1024"),
                     "--bits must be one of 2048, 3072, 4096")
-    _one_line_error(outstack("ota", "show", str(junk)), "is not an OTA update package")
+    one_line_error(outstack("ota", "show", str(junk)), "is not an OTA update package")
     assert not (tmp_path / "x.pkg").exists() and not (tmp_path / "k").exists()

@@ -242,13 +242,6 @@ def status(args):
         print(f"last push: {st['last']}")
 
 
-def _read_package(path):
-    try:
-        return Path(path).read_bytes()
-    except OSError as e:
-        raise CliError(f"cannot read package {path}: {e.strerror}") from None
-
-
 def _line(args, serial_line, tcp_line):
     if bool(args.port) == bool(args.host):
         raise CliError("say where the board is: --port UART_DEVICE or --host IP:PORT")

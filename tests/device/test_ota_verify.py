@@ -106,7 +106,9 @@ def test_module_facts_for_the_installer():
         a, s = pkg.modules()
         assert (a.rel, a.twin, a.version) == ("app/otav_a.mpy", "/app/otav_a.py", "1.0.0")
         assert (s.rel, s.deps) == ("app/otav_s.py", ["app.otav_a"])
-        assert [e["name"] for e in verify.install_order(m, ALLOW)] == ["app.otav_a", "app.otav_s"]
+        from outstack.ota.deps import install_order
+
+        assert [e["name"] for e in install_order(m, ALLOW)] == ["app.otav_a", "app.otav_s"]
         try:
             for _ in s:
                 pass

@@ -24,7 +24,7 @@
 #                   allow=cfg["ota"].get("modules", ("app.*",)), versions={name: version},
 #                   free=bytes_of_flash_the_stage_may_use)
 #   m = pkg.verify(policy)                         # OtaRejected, or the checked manifest
-#   install_order(m): its modules, dependencies first. Persist m["seq"] as the last accepted
+#   deps.install_order(m): its modules, dependencies first. Persist m["seq"] as the last accepted
 #   seq (even if rolled back: never take it again), and accept_keys(m) of a "keys" manifest.
 import hashlib
 import json
@@ -255,6 +255,8 @@ class Policy:
             need = [self._entry(e) for e in m["modules"]]
             self._sizes(m, sum(need))
             self._versions(m)
+            from outstack.ota.deps import install_order
+
             install_order(m, self.allow, self.versions)
 
     def _target(self, m):
@@ -305,35 +307,6 @@ class Policy:
                     and m.get("downgrade") is not True:
                 raise OtaRejected("downgrade", "downgrade: %s %s would replace %s (sign a rollback "
                                   "to allow it)" % (e["name"], e["version"], have))
-
-
-def install_order(m, allow=("app.*",), installed=None):
-    """The manifest's modules, each after those it depends on; OtaRejected("deps") if a
-    dependency is unknown or they depend on one another in a circle."""
-    by = {e["name"]: e for e in m["modules"]}
-    if len(by) != len(m["modules"]):
-        raise OtaRejected("malformed", "malformed manifest: a module is listed twice")
-    out: list = []
-    state: dict = {}
-    for e in m["modules"]:  # in manifest order: a dict's order is not kept on MicroPython
-        _visit(e["name"], by, state, out, [], allow, installed or {})
-    return out
-
-
-def _visit(name, by, state, out, path, allow, installed):
-    if state.get(name) == 2:
-        return
-    if state.get(name) == 1:
-        raise OtaRejected("deps", "dependency cycle: %s" % " -> ".join(path + [name]))
-    state[name] = 1
-    for dep in by[name]["deps"]:
-        if dep in by:
-            _visit(dep, by, state, out, path + [name], allow, installed)
-        elif dep not in installed and not allowed(dep, allow):
-            raise OtaRejected("deps", "module %r depends on %r, which is neither in this update "
-                              "nor a module of this board" % (name, dep))
-    state[name] = 2
-    out.append(by[name])
 
 
 # ----- the whole check, and key rotation ----------------------------------------------------

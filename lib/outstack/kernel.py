@@ -121,6 +121,7 @@ class Kernel:
         self.report = _report  # policy hook: called with (proc, msg, us) over budget
         self.report_bad = _report_bad  # called with (proc, msg, error) for a bad cast
         self.rights = {}  # right name -> the object that exercises it (filled at boot)
+        self.trace = None  # the shared trace ring, once any server is traced
         self.task = None
 
     def start(self):

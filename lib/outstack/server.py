@@ -105,6 +105,8 @@ class Proc:
         self.handled = self.busy_us = self.max_us = self.over_budget = 0
         self.lost = self.lagged = self.restarts = self.rejected = 0
         self.last_error = None
+        self.watch = None  # outstack.debug.watch.Watch when recording/tracing, else None
+        self.last_ring = None  # the recorded messages at the last crash, oldest first
         kernel.names[spec.name] = self
 
     def attach(self, server):
@@ -147,6 +149,8 @@ class Proc:
         ib.drop()
         self._room()
         self.msg = msg
+        if self.watch is not None:  # recording or tracing switched on for this server
+            self.watch.seen(self, msg, arg)
         k = self.kernel
         try:
             if src is None:
@@ -227,6 +231,8 @@ class Proc:
 
     def crash(self, exc):
         self.last_error = exc  # why it last died, for whoever asks (OTA health check, console)
+        if self.watch is not None and self.watch.ring is not None:
+            self.last_ring = self.watch.ring.items()  # what led up to it, for the crash record
         caller, self.caller = self.caller, None
         if caller is not None:
             caller.fail(self.caller_seq, errors.ServerCrashed,

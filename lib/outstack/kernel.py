@@ -11,6 +11,12 @@ _FAR = const(0x10000000)  # ms: the park deadline when nothing is due (~3 days)
 BUDGET_US = const(20000)  # default handler budget; over it is reported, not killed
 
 
+def far():
+    # The deadline of a wait for something that has no deadline: far enough never to wake
+    # us for nothing, near enough for ticks arithmetic.
+    return ticks_add(ticks_ms(), _FAR)
+
+
 def park(task, until):
     core._task_queue.push(task, until)
 
@@ -206,8 +212,7 @@ class Kernel:
             self.timers[:] = [t for t in self.timers if t.active]
 
     def _deadline(self):
-        now = ticks_ms()
-        until = ticks_add(now, _FAR)
+        until = far()
         for t in self.timers:
             if ticks_diff(t.due, until) < 0:
                 until = t.due

@@ -6,7 +6,6 @@ from time import ticks_ms, ticks_add
 from outstack import errors
 from outstack.inbox import Inbox
 from outstack.kernel import Fifo, Timer, BUDGET_US
-from outstack.client import Client
 
 _DEFERRED = const(4)  # calls one server may answer later, at once
 

@@ -4,8 +4,8 @@
 # the tree and escalates to the parent; the top's escalation is the system's to decide.
 import asyncio
 from time import ticks_ms, ticks_diff
-from outstack.errors import ConfigError
-from outstack.kernel import Park, Kernel
+from outstack.errors import ConfigError, ServerDown
+from outstack.kernel import Park, Kernel, far
 from outstack.server import Proc
 
 NORMAL = "normal"  # the reason of an orderly stop: transient children are not restarted
@@ -142,7 +142,7 @@ class Supervisor:
                 c.state = server.save()
         except Exception as e:
             print("outstack: %r failed to stop cleanly: %r" % (c.spec.name, e))
-        p.release(_down(), "%r was stopped (%s)" % (c.spec.name, reason))
+        p.release(ServerDown, "%r was stopped (%s)" % (c.spec.name, reason))
 
     async def _cancel_task(self, c, end):
         t, c.task = c.task, None
@@ -171,7 +171,7 @@ class Supervisor:
     async def _watch(self):
         while not self.stopping:
             while not self.exits:
-                await self.park.wait(_far())
+                await self.park.wait(far())
             c, reason = self.exits.pop(0)
             await self._handle_exit(c, reason)
 
@@ -223,18 +223,6 @@ class Supervisor:
             parent.child_supervisor_gave_up(me, self.gave_up)
         elif self.on_escalate:
             self.on_escalate(self, self.gave_up)
-
-
-def _down():
-    from outstack.errors import ServerDown
-
-    return ServerDown
-
-
-def _far():
-    from time import ticks_add
-
-    return ticks_add(ticks_ms(), 0x10000000)
 
 
 def order(specs):

@@ -4,7 +4,7 @@
 # budget at the top is a clean reset through hal, with the reason in the crash record.
 import asyncio
 from outstack import config as _config
-from outstack.kernel import Kernel, Park
+from outstack.kernel import Kernel, Park, far
 from outstack.supervisor import Supervisor
 
 
@@ -100,7 +100,7 @@ class System:
             asyncio.create_task(repl.serve(g))
         park = Park()
         while True:
-            await park.wait(_far())
+            await park.wait(far())
 
     async def call(self, dest, msg, arg=None, timeout_ms=5000):
         # Convenience for people (the live prompt, scripts): allocates a Client per call.
@@ -151,8 +151,3 @@ class _Lazy:
         m = __import__(self.mod, None, None, (self.cls,))
         return getattr(m, self.cls)()
 
-
-def _far():
-    from time import ticks_ms, ticks_add
-
-    return ticks_add(ticks_ms(), 0x10000000)

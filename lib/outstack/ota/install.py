@@ -44,7 +44,7 @@ def write_slot(seq, base, modules):
     for rel, chunks in modules:
         if not rel.startswith(slots.AREA[1:] + "/") or ".." in rel:
             raise errors.OutstackError("module path %r is outside the module area" % rel)
-        slots._makedirs(top + "/" + rel.rsplit("/", 1)[0])
+        slots.makedirs(top + "/" + rel.rsplit("/", 1)[0])
         with open(top + "/" + rel, "wb") as f:
             for chunk in chunks:
                 f.write(chunk)

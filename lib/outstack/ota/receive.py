@@ -5,7 +5,7 @@ import asyncio
 import hashlib
 import os
 from micropython import const
-from outstack.ota import link as L
+from outstack.ota import link as L, slots
 
 DIR = "/.outstack/ota"
 PART = DIR + "/incoming.part"
@@ -15,14 +15,6 @@ WINDOW = const(8192)  # bytes the host may have in flight: enough to keep the li
 ACK_EVERY = const(2048)
 IDLE_MS = const(5000)
 MAX_SIZE = const(1 << 20)
-
-
-def _mkdirs():
-    for d in ("/.outstack", DIR):
-        try:
-            os.mkdir(d)
-        except OSError:
-            pass
 
 
 def _free():
@@ -40,7 +32,7 @@ class Store:
         self.digest = b""
 
     def resume(self, size, digest):
-        _mkdirs()
+        slots.makedirs(DIR)
         meta = "%d %s" % (size, bytes(digest).hex())
         try:
             with open(META) as m:

@@ -52,7 +52,7 @@ def boot():
     return seq
 
 
-def _makedirs(path):
+def makedirs(path):
     part = ""
     for name in path.split("/")[1:]:
         part += "/" + name
@@ -63,7 +63,7 @@ def _makedirs(path):
 
 
 def _copy_tree(src, dst):
-    _makedirs(dst)
+    makedirs(dst)
     for entry in os.ilistdir(src):
         name, kind = entry[0], entry[1]
         if kind == 0x4000:

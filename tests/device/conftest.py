@@ -69,6 +69,7 @@ def run_on_board(test_file: Path, tmp: Path, board: str = "unix"):
     (tmp / "main.py").write_text(main)
     files = [f for f in image.layout(board) if f[1] != "/main.py"]
     files += [(str(tmp / "main.py"), "/main.py"), (str(HERE / "_runner.py"), "/lib/_runner.py"),
+              (str(HERE / "_util.py"), "/lib/_util.py"),
               (str(test_file), f"/lib/{test_file.name}")]
     files += data_files(test_file, tmp)
     img = tmp / "flash.img"

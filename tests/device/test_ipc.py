@@ -2,8 +2,8 @@
 import asyncio
 import micropython
 from outstack.kernel import Kernel
-from outstack.server import Server, Proc
-from outstack.spec import Spec
+from outstack.server import Server
+from _util import serve
 from outstack import errors
 
 
@@ -31,11 +31,7 @@ class Counter(Server):
 
 
 def start(k, name="counter", cls=Counter, **kw):
-    p = Proc(k, Spec(name, cls, **kw))
-    s = cls()
-    p.attach(s)
-    s.init({}, None)
-    return p
+    return serve(k, name, cls, **kw)
 
 
 async def test_cast_then_call_sees_it():

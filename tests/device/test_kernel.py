@@ -6,6 +6,7 @@ import time
 from outstack.kernel import Kernel
 from outstack.server import Server, Proc
 from outstack.spec import Spec
+from _util import serve
 from outstack.irq import IrqRing
 
 ORDER = []
@@ -25,11 +26,7 @@ class Rec(Server):
 
 
 def start(k, name, **kw):
-    p = Proc(k, Spec(name, Rec, **kw))
-    s = Rec()
-    p.attach(s)
-    s.init({}, None)
-    return p
+    return serve(k, name, Rec, **kw)
 
 
 async def test_higher_priority_is_served_first():

@@ -3,8 +3,8 @@
 import asyncio
 import micropython
 from outstack.kernel import Kernel
-from outstack.server import Server, Proc
-from outstack.spec import Spec
+from outstack.server import Server
+from _util import serve
 from outstack.debug.watch import watch
 
 
@@ -18,9 +18,7 @@ class Echo(Server):
 
 
 def start(k, name):
-    p = Proc(k, Spec(name, Echo))
-    p.attach(Echo())
-    return p
+    return serve(k, name, Echo)
 
 
 async def test_recording_keeps_the_last_messages_with_timestamps():

@@ -34,7 +34,8 @@ def _open(text, what):
         return None, "%s is corrupt (bad JSON): ignored" % what
 
 
-def _save_file(path, obj):
+def save_sealed(path, obj):
+    """Any small state: sealed with a CRC and replaced whole by one rename."""
     try:
         os.mkdir(DIR)
     except OSError:
@@ -44,22 +45,14 @@ def _save_file(path, obj):
     os.rename(path + ".new", path)  # the atomic step
 
 
-def _load_file(path):
+def load_sealed(path):
+    """(object, warning): None and a warning if the file is not an intact record."""
     try:
         with open(path) as f:
             text = f.read()
     except OSError:
         return None, None
     return _open(text, path)
-
-
-def save_sealed(path, obj):
-    """Any small state: sealed with a CRC and replaced whole by one rename."""
-    _save_file(path, obj)
-
-
-def load_sealed(path):
-    return _load_file(path)
 
 
 def _backup_fits(text):
@@ -78,7 +71,7 @@ def save(rec):
         hal.backup_write(bytes((len(data) & 0xFF, len(data) >> 8)) + data)
         _remove(RECORD)
     else:
-        _save_file(RECORD, rec)
+        save_sealed(RECORD, rec)
         if hal.board.BACKUP_BYTES >= 256:
             hal.backup_write(b"")
 
@@ -92,7 +85,7 @@ def load():
         n = raw[0] | raw[1] << 8
         if 0 < n <= len(raw) - 2:
             return _open(raw[2 : 2 + n].decode(), "the crash record in backup memory")
-    return _load_file(RECORD)
+    return load_sealed(RECORD)
 
 
 def clear():
@@ -112,7 +105,7 @@ def _remove(path):
 
 def load_state():
     """The boot-loop streak and quarantine: {"streak", "streak_ms", "quarantine", "boots"}."""
-    state, warning = _load_file(STATE)
+    state, warning = load_sealed(STATE)
     base = {"streak": 0, "streak_ms": 0, "quarantine": [], "boots": 0, "crashes": 0}
     if isinstance(state, dict):
         base.update(state)
@@ -120,7 +113,7 @@ def load_state():
 
 
 def save_state(state):
-    _save_file(STATE, state)
+    save_sealed(STATE, state)
 
 
 def trim(exc):

@@ -37,6 +37,49 @@ def _ota(args):
     return run(args)
 
 
+def _console(args):
+    from .commands.console import run
+
+    return run(args)
+
+
+def _top(args):
+    from .commands.console import top
+
+    return top(args)
+
+
+def _replay(args):
+    from .commands.replay import run
+
+    return run(args)
+
+
+def _console_args(p):
+    p.add_argument("--port", required=True,
+                   help="USB REPL or UART1 serial port, or HOST:PORT for Wi-Fi (TCP)")
+    p.add_argument("--json", action="store_true", help="print the board's answer as JSON")
+    p.add_argument("words", nargs="*", metavar="COMMAND",
+                   help="a command to run (servers, log NAME, trace NAME on, ...); "
+                        "none: an interactive prompt")
+
+
+def _top_args(p):
+    p.add_argument("--port", required=True,
+                   help="USB REPL or UART1 serial port, or HOST:PORT for Wi-Fi (TCP)")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
+    p.add_argument("--count", type=int, help="refresh this many times, then exit")
+
+
+def _replay_args(p):
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--port", help="read the crash records from this board's console")
+    src.add_argument("--record", help="a crash record saved with --save (JSON)")
+    p.add_argument("--server", help="which recorded server (default: the only one)")
+    p.add_argument("--save", help="also write the record to this file")
+    p.add_argument("--firmware", help="firmware folder to replay against (default firmware/)")
+
+
 def _ota_args(p):
     from .commands.ota import add_arguments
 
@@ -88,6 +131,9 @@ COMMANDS = {
     "image": (_image, _image_args, "build, check or read a virtual board flash image"),
     "deploy": (_deploy, _deploy_args, "compile and copy the firmware to a board"),
     "crashlog": (_crashlog, _crashlog_args, "read (and clear) a board's crash record"),
+    "console": (_console, _console_args, "inspect a running board: servers, logs, traces, faults"),
+    "top": (_top, _top_args, "a live table of a running board's servers"),
+    "replay": (_replay, _replay_args, "reproduce a recorded server crash on a virtual board"),
     "ota": (_ota, _ota_args, "signed per-module updates: keygen, pack, sign, key-rotate, show"),
 }
 

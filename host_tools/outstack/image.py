@@ -28,6 +28,10 @@ def layout(board: str, firmware: Path = FIRMWARE, lib: Path = LIB) -> list[tuple
     """(host file, board path) pairs: firmware/ at the root, lib/ under /lib, board facts."""
     files = _tree(firmware, "") + _tree(lib, "/lib")
     files.append((str(boards.facts_file(board)), "/lib/outstack/board.py"))
+    from . import mlib
+    from .commands.deploy import requirements
+
+    files += mlib.files(requirements(Path(firmware) / "requirements.txt"))
     return files
 
 

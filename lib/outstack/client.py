@@ -22,6 +22,7 @@ class Client:
     def __init__(self, dest, sender="?"):
         self.dest = dest  # the server's Proc
         self.sender = sender
+        self.owner = None  # the sending server's Proc, which counts what it sends
         self.value = None  # the last reply
         self.state = _IDLE
         self.op = _IDLE
@@ -39,6 +40,8 @@ class Client:
         p = self.dest
         if not p.alive:
             raise errors.ServerDown("%r is not running (cast %r from %r)" % (p.name, msg, self.sender))
+        if self.owner is not None:
+            self.owner.sent += 1
         if not p.deliver(msg, arg, None, 0):
             raise errors.InboxFull("inbox of %r is full (%d); cast %r from %r handed back"
                                    % (p.name, p.inbox.size, msg, self.sender), msg, arg)
@@ -52,6 +55,8 @@ class Client:
     def _arm(self, op, msg, arg, timeout_ms):
         if self.state != _IDLE:
             raise RuntimeError("this Client is already in use: give each task its own")
+        if self.owner is not None:
+            self.owner.sent += 1
         self.op = self.state = op
         self.msg = msg
         self.arg = arg

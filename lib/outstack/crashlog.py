@@ -11,20 +11,20 @@ from micropython import const
 DIR = "/.outstack"
 RECORD = DIR + "/crash.json"
 STATE = DIR + "/state.json"
-_MAGIC = "OSB1"
+MAGIC = "OSB1"
 _TB_LINES = const(6)  # traceback lines kept: the last frames and the error
 
 
 def _seal(obj):
     body = json.dumps(obj)
-    return "%s %08x\n%s" % (_MAGIC, crc32(body.encode()) & 0xFFFFFFFF, body)
+    return "%s %08x\n%s" % (MAGIC, crc32(body.encode()) & 0xFFFFFFFF, body)
 
 
 def _open(text, what):
     # (object, warning): None and a warning if the text is not an intact record.
     head, _, body = text.partition("\n")
     parts = head.split(" ")
-    if len(parts) != 2 or parts[0] != _MAGIC:
+    if len(parts) != 2 or parts[0] != MAGIC:
         return None, "%s is not a crash record: ignored" % what
     if int(parts[1], 16) != crc32(body.encode()) & 0xFFFFFFFF:
         return None, "%s is corrupt (CRC mismatch): ignored" % what

@@ -23,6 +23,9 @@ def record(kind, proc, msg, ms=0, exc=None, kernel=None, reason=None):
     if proc is not None:
         rec["handled"] = proc.handled
         rec["restarts"] = proc.restarts
+        w = proc.watch
+        if w is not None and w.ring is not None:  # what it was handling when it went down
+            rec["msgs"] = [(k, t, repr(m), repr(a)) for k, t, m, a in w.evidence().msgs(8)]
     if kernel is not None:
         rec["dispatched"] = kernel.dispatched
     crashlog.save(rec)

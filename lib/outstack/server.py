@@ -61,6 +61,13 @@ class Server:
                                       % (self.name, name))
         return self._p.kernel.rights[name]
 
+    @property
+    def log(self):
+        # This server's logger (micropython-lib logging), whose ring the console reads.
+        from outstack import log
+
+        return log.get(self._p.name)
+
     def checkin(self):
         # Tell the software watchdog this server is making progress (spec.watchdog_ms).
         self._p.due = ticks_add(ticks_ms(), self._p.spec.watchdog_ms)
@@ -102,14 +109,16 @@ class Proc:
         self.due = ticks_ms()  # software watchdog deadline (when spec.watchdog_ms)
         self.guard_restarts = -1  # self.restarts when the guard last crashed this server
         self.handled = self.busy_us = self.max_us = self.over_budget = 0
-        self.lost = self.lagged = self.restarts = self.rejected = 0
+        self.lost = self.lagged = self.restarts = self.rejected = self.sent = 0
         self.last_error = None
         self.watch = None  # outstack.debug.watch.Watch when recording/tracing, else None
-        self.last_ring = None  # the recorded messages at the last crash, oldest first
+        self.last_ring = None  # at the last crash: Watch.evidence() (recorded messages, state)
+        self.fault = None  # an injected fault (outstack.debug.fault), for tests of recovery
         kernel.names[spec.name] = self
 
-    def attach(self, server):
+    def attach(self, server, state=None):
         server._p = self
+        self.fault = None  # a fresh start clears an injected fault
         self.server = server
         self._cast = server.handle_cast  # bound once: dispatch allocates nothing
         self._call = server.handle_call
@@ -119,6 +128,8 @@ class Proc:
             sub = Subscription(self, topic)
             self.subs.append(sub)
             self.kernel.topics.setdefault(topic, []).append(sub)
+        if self.watch is not None and self.watch.ring is not None:
+            self.watch.started(self, state, True)  # a replay starts from here
 
     def deliver(self, msg, arg, src, seq):
         if not self.alive or not self.inbox.put(msg, arg, src, seq):
@@ -149,7 +160,7 @@ class Proc:
         self._room()
         self.msg = msg
         if self.watch is not None:  # recording or tracing switched on for this server
-            self.watch.seen(self, msg, arg)
+            self.watch.seen(self, msg, arg, src)
         k = self.kernel
         try:
             if src is None:
@@ -189,6 +200,7 @@ class Proc:
                 raise errors.NotPermitted("%r may not send to %r: add %r to its spec's grants"
                                           % (self.name, dest, dest))
             c = self.clients[dest] = self.kernel.client(dest, self.name)
+            c.owner = self
         return c
 
     def publish(self, topic, msg, arg):
@@ -196,6 +208,7 @@ class Proc:
             raise errors.NotPermitted("%r may not publish on %r: add it to its spec's publishes"
                                       % (self.name, topic))
         sent = 0
+        self.sent += 1
         for sub in self.kernel.topics.get(topic, ()):
             if sub.proc.deliver(msg, arg, sub, 0):
                 sent += 1
@@ -230,8 +243,9 @@ class Proc:
 
     def crash(self, exc):
         self.last_error = exc  # why it last died, for whoever asks (OTA health check, console)
+        self.last_ring = None
         if self.watch is not None and self.watch.ring is not None:
-            self.last_ring = self.watch.ring.items()  # what led up to it, for the crash record
+            self.last_ring = self.watch.evidence()  # what led up to it, for the crash record
         caller, self.caller = self.caller, None
         if caller is not None:
             caller.fail(self.caller_seq, errors.ServerCrashed,

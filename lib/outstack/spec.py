@@ -9,7 +9,7 @@ class Spec:
     def __init__(self, name, factory, restart="permanent", priority=1, inbox=8, grants=(),
                  publishes=(), subscribes=(), provides=None, depends=(), config=None,
                  shutdown_ms=1000, budget_us=0, essential=False, handover=False, watchdog_ms=0,
-                 rights=()):
+                 rights=(), mem_limit=0, record=0):
         if restart not in _RESTARTS:
             raise ConfigError("%r: restart must be one of %s, not %r" % (name, _RESTARTS, restart))
         if not 0 <= priority <= 3:
@@ -33,3 +33,5 @@ class Spec:
         self.handover = handover
         self.watchdog_ms = watchdog_ms  # 0: none; else check in (Server.checkin) this often
         self.rights = tuple(rights)  # privileged acts handed out at boot: "ota", "mpu", "reset"
+        self.record = record  # keep its last N messages from the start (crash record, replay)
+        self.mem_limit = mem_limit  # bytes its state may hold (0: no limit), audited each second

@@ -83,6 +83,20 @@ class Supervisor:
                 provided.update(c.spec.provides)
         return hit
 
+    async def restart(self, name):
+        """Stop and start server `name` (by hand, from the console), wherever it is in
+        the tree; returns False if no supervisor below this one runs it."""
+        for c in self.children:
+            if c.spec.name == name and c.sup is None:
+                await self._stop(c, "restart by hand")
+                if c.proc is not None:
+                    c.proc.restarts += 1
+                self._start(c)
+                return True
+            if c.sup is not None and await c.sup.restart(name):
+                return True
+        return False
+
     def find(self, name):
         for c in self.children:
             if c.spec.name == name:
@@ -102,10 +116,15 @@ class Supervisor:
         if c.proc is None:
             c.proc = self.kernel.names.get(spec.name) or Proc(self.kernel, spec)
             c.proc.on_exit = lambda proc, why, c=c: self._exited(c, why)
+            if spec.record:
+                from outstack.debug.watch import Watch
+
+                c.proc.watch = Watch(spec.record)  # recording from the first message
         server = spec.factory()
-        c.proc.attach(server)
+        state = c.state if spec.handover else None
+        c.proc.attach(server, state)
         try:
-            server.init(spec.config, c.state if spec.handover else None)
+            server.init(spec.config, state)
         except Exception as e:
             c.proc.crash(e)
             return
@@ -176,6 +195,11 @@ class Supervisor:
             await self._handle_exit(c, reason)
 
     async def _handle_exit(self, c, reason):
+        p = c.proc
+        if p is not None and p.last_ring is not None and p.last_error is reason:
+            from outstack.debug import record
+
+            record.save(p, reason)  # a recorded server: its crash can be replayed
         restart = c.spec.restart
         if restart == "temporary" or (restart == "transient" and reason == NORMAL):
             return

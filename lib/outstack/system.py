@@ -22,7 +22,9 @@ class System:
         self.guard = None
         self.check = None  # the BootCheck: safe mode, crash record, quarantine
         self.last_reset = None  # why the previous boot ended, if it crashed
+        self.console = None  # outstack.debug.console.Console, made on the first command
         self.kernel.rights["ota"] = self  # installing swaps servers: only for specs granted it
+        self.kernel.rights["debug"] = self  # the remote console: inspect, restart, inject
 
     def boot(self):
         cfg, err = _config.load(self.config_path, self.defaults)
@@ -40,7 +42,25 @@ class System:
         self.top.start(self.kernel)
         self.kernel.start()
         self._arm_guard(cfg)
+        if any(c.spec.mem_limit for c in self.top.children):
+            asyncio.create_task(self._audit(cfg.get("audit_ms", 1000)))
         return self
+
+    async def _audit(self, ms):
+        # A server whose state outgrows its spec's mem_limit is crashed (and so restarted by
+        # its supervisor) before it can take the whole heap down with it.
+        from outstack.debug.mem import size_of
+
+        while True:
+            await asyncio.sleep_ms(ms)
+            for c in self.top.children:
+                p = c.proc
+                lim = c.spec.mem_limit
+                if lim and p is not None and p.alive and p.server is not None:
+                    n = size_of(p.server)[0]
+                    if n > lim:
+                        p.crash(MemoryError("%r holds about %d bytes, over its mem_limit of %d"
+                                            % (p.name, n, lim)))
 
     def _check_boot(self, cfg):
         from outstack import safemode
@@ -96,7 +116,7 @@ class System:
             from outstack import repl
 
             g = {"system": self, "kernel": self.kernel, "client": self.kernel.client,
-                 "call": self.call}
+                 "call": self.call, "console": self.command}
             asyncio.create_task(repl.serve(g))
         park = Park()
         while True:
@@ -107,6 +127,17 @@ class System:
         c = self.kernel.client(dest, "repl")
         await c.call(msg, arg, timeout_ms)
         return c.value
+
+    async def command(self, line):
+        """Run one console command (`await console('servers')` at the live prompt)."""
+        import json
+        from outstack.debug.console import answer
+
+        said = json.loads("".join(p if isinstance(p, str) else p.decode()
+                                  for p in await answer(self, line)))
+        if "error" in said:
+            raise ValueError(said["error"])
+        return said["ok"]
 
     def run_forever(self):
         asyncio.run(self.run())

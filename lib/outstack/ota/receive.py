@@ -102,8 +102,9 @@ class Store:
 
 
 class Receiver:
-    def __init__(self, max_size=MAX_SIZE, on_package=None, status=None):
+    def __init__(self, max_size=MAX_SIZE, on_package=None, status=None, console=None):
         self.max_size = max_size
+        self.console = console  # async fn(line) -> JSON text: the debug console, if offered
         self.status = status  # fn() -> dict: what STATUS answers
         self.on_package = on_package  # async fn(path) -> text: install it (the installer)
         self.active = None  # the Store of the push in progress, on whichever link
@@ -144,12 +145,29 @@ class Receiver:
 
                 said = self.status() if self.status else {"last": self.last}
                 await link.send(L.DONE, json.dumps(said).encode())
+            elif kind == L.CONSOLE:
+                await self._console(link)
             elif kind == L.ABORT:
                 store.discard()
                 self.active = None
                 await link.send(L.FAIL, b"aborted by the host")
             elif store.f:
                 await link.send_u32(L.NAK, store.have)  # damaged or unexpected frame
+
+    async def _console(self, link):
+        if self.console is None:
+            await link.send(L.FAIL, b"no console on this link")
+            return
+        try:
+            line = bytes(link.payload()).decode()
+        except UnicodeError:
+            await link.send(L.FAIL, b"a console command must be UTF-8 text")
+            return
+        for piece in await self.console(line):
+            piece = piece.encode() if isinstance(piece, str) else piece
+            for i in range(0, len(piece), 1024):
+                await link.send(L.OUT, piece[i : i + 1024])
+        await link.send(L.DONE)
 
     async def _hello(self, link, store):
         p = link.payload()

@@ -15,7 +15,8 @@ class OtaServer(Server):
         self.config = config
         # "install": false keeps received packages on flash untouched (link tests, staging)
         self.rx = Receiver(config.get("max_size", MAX_SIZE),
-                           self.install if config.get("install", True) else None, self.status)
+                           self.install if config.get("install", True) else None, self.status,
+                           self._console if config.get("console", True) else None)
         self.listener = None
         self.keys = None
 
@@ -39,6 +40,12 @@ class OtaServer(Server):
             await self.rx.serve(reader, writer)
         finally:
             writer.close()
+
+    async def _console(self, line):
+        # The same link carries the debug console: the "ota" right is the System itself.
+        from outstack.debug.console import answer
+
+        return await answer(self.right("ota"), line)
 
     async def install(self, path):
         """Verify the received package and install it; one line for the host either way."""

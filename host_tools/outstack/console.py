@@ -1,0 +1,155 @@
+"""Talking to a running board's debug console (lib/outstack/debug/console.py), over any of
+its three ways in:
+  - the USB REPL, where the framework's live prompt takes a command as RS line CR and
+    answers RS JSON US (nothing else on the prompt is disturbed; no Ctrl-C is ever sent);
+  - UART1, on the update link's frames (CONSOLE, answered by OUT frames and DONE);
+  - TCP (Wi-Fi), the same frames: --port HOST:PORT or tcp:HOST:PORT.
+A serial port is probed the harmless way first (a text line the update link ignores as
+noise), then with a frame chosen to carry no REPL control characters."""
+
+import json
+import os
+import re
+import time
+
+from .errors import CliError
+from .ota import transfer as T
+
+CONSOLE, OUT = 0x51, 0x4F
+RS, US = b"\x1e", b"\x1f"
+ANSWER_S = 5.0
+PROBE_S = 1.5
+_TCP = re.compile(r"^(?:tcp:)?([\w.\-]+):(\d+)$")
+
+
+class BoardError(Exception):
+    """The board answered with an error (bad command, unknown server)."""
+
+
+class Usb:
+    """The live prompt on the USB REPL."""
+
+    def __init__(self, port: str, serial_port):
+        self.port = port
+        self.s = serial_port
+        self.buf = b""
+
+    def ask(self, line: str, timeout: float = ANSWER_S):
+        self.s.write(RS + line.encode() + b"\r")
+        return self._answer(timeout)
+
+    def _answer(self, timeout):
+        end = time.monotonic() + timeout
+        while True:
+            i = self.buf.find(RS)
+            j = self.buf.find(US, i + 1) if i >= 0 else -1
+            if i >= 0 and j >= 0:
+                body, self.buf = self.buf[i + 1:j], self.buf[j + 1:]
+                return json.loads(body)
+            if i < 0:
+                self.buf = b""  # what the board printed meanwhile: not ours
+            if time.monotonic() > end:
+                return None
+            self.buf += self.s.read(self.s.in_waiting or 1)
+
+    def close(self):
+        self.s.close()
+
+
+class Framed:
+    """The console frames on UART1 or TCP."""
+
+    def __init__(self, line):
+        self.line = line
+        self.frames = T.Frames(line)
+
+    def ask(self, line: str, timeout: float = ANSWER_S, payload: bytes | None = None):
+        self.line.write(T.frame(CONSOLE, payload if payload is not None else line.encode()))
+        body = b""
+        end = time.monotonic() + timeout
+        while True:
+            got = self.frames.next(max(0.0, end - time.monotonic()))
+            if got is None:
+                return None
+            kind, data = got
+            if kind == OUT:
+                body += data
+            elif kind == T.DONE:
+                return json.loads(body)
+            elif kind == T.FAIL:
+                raise CliError(f"the board refused the console: {data.decode(errors='replace')}")
+
+    def close(self):
+        self.line.close()
+
+
+def _clean_probe() -> bytes:
+    # A `help` command padded with spaces until no byte of the frame is a REPL control
+    # character (Ctrl-A..Ctrl-E, Ctrl-C): if this lands on a plain REPL it types nothing.
+    for pad in range(64):
+        payload = b"help" + b" " * pad
+        f = T.frame(CONSOLE, payload)
+        if not any(b in f for b in (1, 2, 3, 4, 5)):
+            return payload
+    return b"help"
+
+
+def connect(port: str):
+    """An open console on `port`; CliError if no board console answers there."""
+    m = _TCP.match(port)
+    if m and not os.path.exists(port):
+        ch = Framed(T.TcpLine(m.group(1), int(m.group(2))))
+        if _probe(ch, lambda: ch.ask("help", PROBE_S * 2)):
+            return ch
+        ch.close()
+        raise CliError(f"nothing at {port} answered the console (is a console or OTA server "
+                       f"listening on that port?)")
+    from .transport import open_port
+
+    s = open_port(port)
+    usb = Usb(port, s)
+    if _probe(usb, lambda: usb.ask("help", PROBE_S)):
+        return usb
+    s.reset_input_buffer()
+    ch = Framed(_Serial(s))
+    if _probe(ch, lambda: ch.ask("help", PROBE_S, _clean_probe())):
+        return ch
+    s.close()
+    raise CliError(f"no board console answered on {port}: not an Outstack board, or its "
+                   f"firmware is not running (no live prompt on the USB REPL, no console or OTA "
+                   f"server on UART1)")
+
+
+def _probe(ch, ask) -> bool:
+    try:
+        said = ask()
+    except (ValueError, CliError, EOFError, OSError):
+        return False
+    return isinstance(said, dict) and "ok" in said
+
+
+class _Serial:
+    # transfer.SerialLine's interface over a port that is already open.
+    def __init__(self, s):
+        self.s = s
+
+    def write(self, data):
+        self.s.write(data)
+
+    def read(self, timeout):
+        self.s.timeout = timeout
+        return self.s.read(max(1, self.s.in_waiting))
+
+    def close(self):
+        self.s.close()
+
+
+def ask(ch, line: str, timeout: float = ANSWER_S):
+    """Run one command; its data, or BoardError with the board's message."""
+    said = ch.ask(line, timeout)
+    if said is None:
+        raise CliError(f"the board did not answer {line.split()[0]!r} within {timeout:g} s "
+                       f"(is it hung? `outstack crashlog` tells why it last went down)")
+    if "error" in said:
+        raise BoardError(said["error"])
+    return said["ok"]

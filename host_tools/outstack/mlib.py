@@ -1,0 +1,74 @@
+"""micropython-lib packages for the virtual board's flash image. A real board gets them
+with `mpremote mip install NAME` at deploy; the virtual board is built offline from their
+PyPI releases (micropython-NAME, the sdist, checked against PyPI's SHA-256), unpacked once
+into build/mlib/. Without a network the image is built without them and the framework's
+own fallbacks run (outstack.minilog for logging); the builder says so once."""
+
+import hashlib
+import io
+import json
+import sys
+import tarfile
+import urllib.request
+from pathlib import Path
+
+from .paths import BUILD
+
+CACHE = BUILD / "mlib"
+_warned = set()
+
+
+def files(names: list[str]) -> list[tuple[str, str]]:
+    """(host file, board path) pairs for the packages `names` (NAME or NAME@VERSION)."""
+    out = []
+    for req in names:
+        name, _, version = req.partition("@")
+        where = CACHE / name
+        if not (where / ".complete").exists():
+            try:
+                _fetch(name, version, where)
+            except Exception as e:  # offline or not on PyPI: the fallback runs instead
+                if name not in _warned:
+                    _warned.add(name)
+                    print(f"outstack: micropython-lib package {name!r} not put on the image "
+                          f"({e}); the framework's fallback stands in", file=sys.stderr)
+                continue
+        for path in sorted(where.rglob("*.py")):
+            out.append((str(path), "/lib/" + path.relative_to(where).as_posix()))
+    return out
+
+
+def _fetch(name: str, version: str, where: Path) -> None:
+    dist = f"micropython-{name}"
+    with urllib.request.urlopen(f"https://pypi.org/pypi/{dist}/json", timeout=20) as r:
+        meta = json.load(r)
+    version = version or meta["info"]["version"]
+    sdists = [f for f in meta["releases"].get(version, []) if f["packagetype"] == "sdist"]
+    if not sdists:
+        raise RuntimeError(f"{dist} {version} has no source release on PyPI")
+    f = sdists[0]
+    with urllib.request.urlopen(f["url"], timeout=60) as r:
+        data = r.read()
+    if hashlib.sha256(data).hexdigest() != f["digests"]["sha256"]:
+        raise RuntimeError(f"{f['filename']} does not match PyPI's SHA-256")
+    tmp = where.with_name(where.name + ".new")
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for m in tar.getmembers():
+            parts = Path(m.name).parts[1:]  # below the sdist's top folder
+            top = parts[0] if parts else ""
+            if m.isfile() and m.name.endswith(".py") and (top == name or top == name + ".py"):
+                target = tmp.joinpath(*parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(tar.extractfile(m).read())
+    if not tmp.exists():
+        raise RuntimeError(f"{f['filename']} holds no {name!r} package")
+    (tmp / ".complete").write_text(f"{dist} {version} {f['digests']['sha256']}\n")
+    if where.exists():
+        import shutil
+
+        shutil.rmtree(where)
+    tmp.rename(where)

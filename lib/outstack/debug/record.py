@@ -1,0 +1,137 @@
+# Crash records of recorded servers, for `outstack replay`: when a server whose messages
+# are recorded crashes, its record (the messages since its starting state, that state, the
+# config it ran with, its traceback) goes to flash, one sealed file per server, the latest
+# crash each. Arguments are kept as repr() text; replay rebuilds them with eval(). A record
+# is written and read a message at a time: its size never has to fit in RAM at once.
+import json
+import os
+from binascii import crc32
+from outstack import crashlog
+
+PREFIX = crashlog.DIR + "/rec-"
+_TB_LINES = 24
+_CHUNK = 512
+
+
+def traceback(exc):
+    import io
+    import sys
+
+    buf = io.StringIO()
+    sys.print_exception(exc, buf)
+    lines = buf.getvalue().rstrip().split("\n")
+    return "\n".join(lines[-_TB_LINES:])
+
+
+def factory_of(spec):
+    f = spec.factory
+    if hasattr(f, "mod"):  # "module:Class" from a server table
+        return "%s:%s" % (f.mod, f.cls)
+    return "%s:%s" % (getattr(f, "__module__", "?"), getattr(f, "__name__", "?"))
+
+
+def summary(proc, exc):
+    ev = proc.last_ring
+    return {"server": proc.name, "factory": factory_of(proc.spec), "config": proc.spec.config,
+            "grants": list(proc.spec.grants), "publishes": list(proc.spec.publishes),
+            "error": "%s: %s" % (type(exc).__name__, exc), "tb": traceback(exc),
+            "handled": proc.handled, "restarts": proc.restarts, "state": repr(ev.state),
+            "exact": ev.exact, "lost": ev.lost, "seen": ev.n, "count": ev.n - ev.first}
+
+
+def _body(head, ev):
+    # The record's JSON text, in pieces: the summary, then the messages one by one.
+    yield json.dumps(head)[:-1] + ', "msgs": ['
+    sep = ""
+    for k, t, m, a in ev.msgs():
+        yield sep + json.dumps((k, t, repr(m), repr(a)))
+        sep = ", "
+    yield "]}"
+
+
+def save(proc, exc):
+    """Write the record of `proc`'s crash (a recorded server); never raises."""
+    path = PREFIX + proc.name + ".json"
+    try:
+        head = summary(proc, exc)
+        crc = 0
+        for piece in _body(head, proc.last_ring):  # twice: the seal's CRC comes first
+            crc = crc32(piece.encode(), crc)
+        try:
+            os.mkdir(crashlog.DIR)
+        except OSError:
+            pass
+        with open(path + ".new", "w") as f:
+            f.write("%s %08x\n" % (crashlog.MAGIC, crc & 0xFFFFFFFF))
+            for piece in _body(head, proc.last_ring):
+                f.write(piece)
+        os.rename(path + ".new", path)
+        return True
+    except Exception as e:  # a full flash must not stop the restart
+        print("outstack: could not keep the crash record of %r: %r" % (proc.name, e))
+        return False
+
+
+def _names():
+    try:
+        return [n[4:-5] for n in os.listdir(crashlog.DIR)
+                if n.startswith("rec-") and n.endswith(".json")]
+    except OSError:
+        return []
+
+
+def check(name):
+    """(intact, warning): read the record through once, in pieces, against its seal."""
+    path = PREFIX + name + ".json"
+    try:
+        with open(path, "rb") as f:
+            head = f.readline().decode().split()
+            crc = 0
+            while True:
+                piece = f.read(_CHUNK)
+                if not piece:
+                    break
+                crc = crc32(piece, crc)
+    except OSError:
+        return False, "no crash record of %r" % name
+    if len(head) != 2 or head[0] != crashlog.MAGIC or int(head[1], 16) != crc & 0xFFFFFFFF:
+        return False, "%s is corrupt (CRC mismatch): ignored" % path
+    return True, None
+
+
+def pieces(name):
+    """The record's JSON text in pieces of bytes (after check())."""
+    with open(PREFIX + name + ".json", "rb") as f:
+        f.readline()
+        while True:
+            piece = f.read(_CHUNK)
+            if not piece:
+                return
+            yield piece
+
+
+def summaries():
+    """{server: the record without its messages}, and warnings for corrupt ones."""
+    out, warnings = {}, []
+    for name in _names():
+        ok, w = check(name)
+        if not ok:
+            warnings.append(w)
+            continue
+        text = b""
+        for piece in pieces(name):  # the summary comes before the messages
+            text += piece
+            at = text.find(b', "msgs": [')
+            if at >= 0:
+                out[name] = json.loads(text[:at].decode() + "}")
+                break
+    return out, warnings
+
+
+def clear(name=None):
+    for n in _names():
+        if name is None or n == name:
+            try:
+                os.remove(PREFIX + n + ".json")
+            except OSError:
+                pass

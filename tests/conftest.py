@@ -55,17 +55,19 @@ def typed(vb, line, timeout=8.0):
 
 @pytest.fixture
 def make_board(tmp_path):
-    """make_board(board='unix', files={board_path: text_or_bytes}, **VirtualBoard options)."""
+    """make_board(board='unix', files={board_path: text_or_bytes}, firmware=DIR (instead of
+    firmware/), **VirtualBoard options)."""
     made = []
 
-    def make(board="unix", files=None, start=True, **kw):
+    def make(board="unix", files=None, start=True, firmware=None, **kw):
         img = tmp_path / f"flash-{len(made)}.img"
         extra = []
         for dest, content in (files or {}).items():
             src = tmp_path / f"extra-{len(made)}-{len(extra)}"
             src.write_bytes(content.encode() if isinstance(content, str) else content)
             extra.append((str(src), dest))
-        layout = [f for f in image.layout(board) if f[1] not in (files or {})]
+        base = image.layout(board, firmware) if firmware else image.layout(board)
+        layout = [f for f in base if f[1] not in (files or {})]
         image.build(img, board, layout + extra)
         vb = VirtualBoard(img, board, **kw)
         made.append(vb)

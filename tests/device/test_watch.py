@@ -78,4 +78,7 @@ async def test_crash_keeps_what_the_server_received():
     await c.cast("b", 2)
     c.try_cast("die")
     await asyncio.sleep_ms(10)
-    assert [(m, a) for _, m, a in p.last_ring] == [("a", 1), ("b", 2), ("die", None)]
+    ev = p.last_ring
+    assert [(k, m, a) for k, _, m, a in ev.msgs()] == [("cast", "a", 1), ("cast", "b", 2),
+                                                       ("cast", "die", None)]
+    assert ev.exact and ev.lost == 0 and ev.state is None  # recording began at the start

@@ -123,7 +123,9 @@ def info(s) -> str:
         lines.append(f"  fault armed: {s['fault']}")
     if s.get("error"):
         lines.append(f"  last error: {s['error']}")
-    for k, v in s["spec"].items():
+    for k, v in sorted(s["spec"].items()):
+        if isinstance(v, list):
+            v = ", ".join(map(str, v)) or "-"
         lines.append(f"  {k:<11} {v}")
     return "\n".join(lines)
 

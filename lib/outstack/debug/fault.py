@@ -26,8 +26,8 @@ class Fault:
         self.hits += 1
         k = self.kind
         if k == "slow":
-            end = time.ticks_add(time.ticks_ms(), self.amount)
-            while time.ticks_diff(end, time.ticks_ms()) > 0:
+            end = time.ticks_add(time.ticks_us(), self.amount * 1000)
+            while time.ticks_diff(end, time.ticks_us()) > 0:
                 pass  # busy on purpose: a slow handler holds the loop
         elif k == "leak":
             s = self.proc.server  # held by the server, so its memory shows it and a restart frees it

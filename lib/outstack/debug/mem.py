@@ -34,6 +34,20 @@ def _own(o):
     return _blocks(3 * _W)  # an instance; its __dict__ is walked below
 
 
+_LEAF = (int, float, bool, str, bytes, bytearray, type(None))
+
+
+def _items(items, stack):
+    # Leaves are counted here, not walked: a list of 10,000 numbers costs no RAM to measure.
+    n = 0
+    for x in items:
+        if type(x) in _LEAF:
+            n += _own(x)
+        else:
+            stack.append(x)
+    return n
+
+
 def size_of(root):
     """(bytes, complete): the estimated size of everything reachable from `root`."""
     from outstack.server import Proc, Server
@@ -53,10 +67,9 @@ def size_of(root):
         total += _own(o)
         t = type(o)
         if t is list or t is tuple or t is set:
-            stack.extend(o)
+            total += _items(o, stack)
         elif t is dict:
-            stack.extend(o.keys())
-            stack.extend(o.values())
+            total += _items(o.keys(), stack) + _items(o.values(), stack)
         elif isinstance(o, (Proc, Client)) or callable(o):
             continue  # other servers' handles and code are not this server's state
         else:

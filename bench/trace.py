@@ -37,7 +37,7 @@ def serve(p, hook):
         p._room()
         p.msg = msg
         if hook and p.watch is not None:
-            p.watch.seen(p, msg, arg)
+            p.watch.seen(p, msg, arg, None)
         p.kernel.run_handler(p, p._cast, msg, arg)
         return True
 

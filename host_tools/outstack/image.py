@@ -24,14 +24,17 @@ def _tree(top: Path, dest: str) -> list[tuple[str, str]]:
     return files
 
 
-def layout(board: str, firmware: Path = FIRMWARE, lib: Path = LIB) -> list[tuple[str, str]]:
-    """(host file, board path) pairs: firmware/ at the root, lib/ under /lib, board facts."""
+def layout(board: str, firmware: Path = FIRMWARE, lib: Path = LIB,
+           packages: bool = True) -> list[tuple[str, str]]:
+    """(host file, board path) pairs: firmware/ at the root, lib/ under /lib, board facts,
+    and (packages) the micropython-lib packages the firmware requires."""
     files = _tree(firmware, "") + _tree(lib, "/lib")
     files.append((str(boards.facts_file(board)), "/lib/outstack/board.py"))
-    from . import mlib
-    from .commands.deploy import requirements
+    if packages:
+        from . import mlib
+        from .commands.deploy import requirements
 
-    files += mlib.files(requirements(Path(firmware) / "requirements.txt"))
+        files += mlib.files(requirements(Path(firmware) / "requirements.txt"))
     return files
 
 

@@ -18,7 +18,13 @@ CACHE = BUILD / "mlib"
 _warned = set()
 
 
-def files(names: list[str]) -> list[tuple[str, str]]:
+def release(name: str) -> str:
+    """Which PyPI release of `name` is in the cache ("micropython-NAME VERSION")."""
+    mark = CACHE / name.partition("@")[0] / ".complete"
+    return " ".join(mark.read_text().split()[:2]) if mark.exists() else "none"
+
+
+def files(names: list[str], quiet: bool = False) -> list[tuple[str, str]]:
     """(host file, board path) pairs for the packages `names` (NAME or NAME@VERSION)."""
     out = []
     for req in names:
@@ -28,7 +34,7 @@ def files(names: list[str]) -> list[tuple[str, str]]:
             try:
                 _fetch(name, version, where)
             except Exception as e:  # offline or not on PyPI: the fallback runs instead
-                if name not in _warned:
+                if not quiet and name not in _warned:
                     _warned.add(name)
                     print(f"outstack: micropython-lib package {name!r} not put on the image "
                           f"({e}); the framework's fallback stands in", file=sys.stderr)

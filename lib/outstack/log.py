@@ -5,20 +5,20 @@
 from time import ticks_ms
 
 try:
-    import logging
+    import logging  # type: ignore[import-not-found]  # micropython-lib's: not in the port stubs
 except ImportError:
-    from outstack import minilog as logging  # type: ignore[no-redef]
+    from outstack import minilog as logging
 
 RING = 16  # records kept per server
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
-_rings = {}  # server name -> RingHandler
+_rings: dict = {}  # server name -> RingHandler
 
 
 class RingHandler(logging.Handler):
     def __init__(self, size=RING):
         super().__init__()
         self.size = size
-        self.rec = [None] * size
+        self.rec: list = [None] * size
         self.n = 0
 
     def emit(self, record):

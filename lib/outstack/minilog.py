@@ -2,7 +2,7 @@
 # package is not installed: named loggers with levels and handlers. Nothing is printed
 # unless a handler prints it (outstack.log gives each server a ring handler).
 DEBUG, INFO, WARNING, ERROR, CRITICAL = 10, 20, 30, 40, 50
-_loggers = {}
+_loggers: dict = {}
 
 
 class LogRecord:

@@ -15,7 +15,7 @@ class System:
         self.config_path = config_path
         self.defaults = defaults
         self.kernel = Kernel(max_servers)
-        self.top = None
+        self.top: "Supervisor" = None  # type: ignore[assignment]  # set by boot()
         self.config = None
         self.errors = []  # what went wrong at boot, said once, kept for the console
         self.repl = repl  # a live prompt on the console beside the servers

@@ -11,7 +11,7 @@ import pytest
 import serial
 
 from tests.conftest import mpremote, outstack
-from outstack import cli
+from outstack import cli, mlib
 from outstack.commands import deploy
 from outstack.errors import CliError
 from outstack.paths import LIB, ROOT
@@ -30,7 +30,8 @@ QUIET = {"/main.py": "print('quiet firmware')\n"}
 def deployed_files(config=None) -> int:
     from outstack.commands.image import files_for
 
-    return len(files_for("unix", config))
+    # the firmware and the framework, and the micropython-lib packages it requires
+    return len(files_for("unix", config, packages=False)) + len(mlib.files(deploy.requirements()))
 
 
 def flash_digest(vb) -> str:
@@ -50,7 +51,10 @@ def test_deploy_compiles_copies_and_runs_main(make_board, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "copied  /lib/outstack/hal/__init__.mpy" in r.stdout
     assert "removed /lib/outstack/hal/__init__.py (stale twin)" in r.stdout
-    assert re.search(rf"deployed {deployed_files(str(cfg))} files, \d+ bytes \(\d+ copied, \d+ up to "
+    # no network here: the firmware's micropython-lib needs come from their PyPI releases
+    assert "logging copied from its PyPI release (micropython-logging" in r.stdout
+    n = deployed_files(str(cfg))
+    assert re.search(rf"deployed {n} files, \d+ bytes \(\d+ copied, \d+ up to "
                      rf"date\) to unix", r.stdout)
     # main.py ran after the deploy's last reset, which came from the friendly REPL
     assert "Outstack Micro on unix, reset cause SOFT" in since_last_reboot(vb, before)
@@ -147,6 +151,7 @@ def test_mip_without_network_names_the_packages(make_board, tmp_path, monkeypatc
         monkeypatch.setenv(name, "http://127.0.0.1:9")
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.setattr(mlib, "CACHE", tmp_path / "mlib")  # and no PyPI copy at hand
     assert cli.main(["deploy", "--port", vb.usb_port, "--board", "unix"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("outstack: could not install micropython-lib packages logging, aioble")

@@ -44,11 +44,12 @@ for p in {!r}:
 def run(args):
     started = time.monotonic()
     boards.load(args.board)
-    files = files_for(args.board, args.config)  # image.layout leaves host-only files out
+    files = files_for(args.board, args.config, packages=False)  # mip brings the packages
     packages = [] if args.no_mip else requirements()
+    board_mpy = probe(args.port)
+    files = files + install_packages(args.port, packages)
     staged = stage(files, args.board, args.source)
-    check_mpy(staged, probe(args.port), args.port)
-    install_packages(args.port, packages)
+    check_mpy(staged, board_mpy, args.port)
     report = copy(args.port, staged)
     restart(args.port)
     size = sum(path.stat().st_size for path, _ in staged)
@@ -159,12 +160,30 @@ def _check_reached(port: str, said: str) -> None:
                        f"raw REPL")
 
 
-def install_packages(port: str, names: list[str]) -> None:
-    for i, name in enumerate(names):
+def install_packages(port: str, names: list[str]) -> list[tuple[str, str]]:
+    """mip-install each package on the board; where the board has no network, take the
+    package's PyPI release instead (copied with the firmware: the files returned)."""
+    from .. import mlib
+
+    extra: list[tuple[str, str]] = []
+    missing = []
+    for name in names:
         print(f"mip install {name}")
         said = mpremote(port, ["mip", "install", name], feed=lambda line: None, timeout=MIP_S)
-        if said:
-            raise CliError(_mip_error(port, names[i:], said))
+        if not said:
+            continue
+        if "Package not found" in said:
+            raise CliError(_mip_error(port, [name], said))
+        got = mlib.files([name], quiet=True)
+        if got:
+            print(f"  the board has no network for mip: {name} copied from its PyPI release "
+                  f"({mlib.release(name)}) instead")
+            extra += got
+        else:
+            missing.append((name, said))
+    if missing:
+        raise CliError(_mip_error(port, [n for n, _ in missing], missing[0][1]))
+    return extra
 
 
 def _mip_error(port: str, left: list[str], said: str) -> str:

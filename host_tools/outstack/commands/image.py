@@ -6,8 +6,8 @@ from .. import image
 from ..config import stage_config
 
 
-def files_for(board: str, config: str | None):
-    files = image.layout(board)
+def files_for(board: str, config: str | None, packages: bool = True):
+    files = image.layout(board, packages=packages)
     if config:
         files = [f for f in files if f[1] != "/config.json"]
         files.append((str(stage_config(config, board)), "/config.json"))

@@ -53,7 +53,7 @@ def size_of(root):
     from outstack.server import Proc, Server
     from outstack.client import Client
 
-    seen = set()
+    seen: set = set()
     stack = [root]
     total = 0
     while stack:

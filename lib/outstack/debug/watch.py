@@ -25,7 +25,7 @@ class Ring:
         self.t = [0] * size
         self.a = [None] * size
         self.b = [None] * size
-        self.k = bytearray(size) if kinds else None
+        self.k = bytearray(size if kinds else 0)  # message kinds (recording rings only)
         self.n = 0  # entries ever added; the ring holds the last `size` of them
 
     def add(self, t, a, b):

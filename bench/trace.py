@@ -19,8 +19,16 @@ ROUNDS = 1 if SHORT else 5
 
 
 class Sink(Server):
+    def init(self, config, state):
+        self.n = state or 0
+
     def handle_cast(self, msg, arg):
-        pass
+        self.n += 1
+
+
+class Saver(Sink):
+    def save(self):
+        return self.n  # a checkpoint every `record` messages (recording rings for replay)
 
 
 def serve(p, hook):
@@ -37,17 +45,18 @@ def serve(p, hook):
         p._room()
         p.msg = msg
         if hook and p.watch is not None:
-            p.watch.seen(p, msg, arg, None)
+            p.watch.seen(p, msg, arg, None)  # the hook exactly as Proc.serve_one has it
         p.kernel.run_handler(p, p._cast, msg, arg)
         return True
 
     return serve_one
 
 
-async def rate(hook, record=0, trace=False):
+async def rate(hook, record=0, trace=False, cls=Sink):
     k = Kernel()
-    p = Proc(k, Spec("sink", Sink, inbox=16))
-    p.attach(Sink())
+    p = Proc(k, Spec("sink", cls, inbox=16))
+    p.attach(cls())
+    p.server.init({}, None)
     p.serve_one = serve(p, hook)
     if record or trace:
         watch(k, "sink", record=record, trace=trace)
@@ -65,15 +74,16 @@ async def rate(hook, record=0, trace=False):
 
 
 async def main():
-    rows = (("no hook (baseline)", False, 0, False), ("hook, watch off", True, 0, False),
-            ("tracing on", True, 0, True), ("recording on (32)", True, 32, False))
+    rows = (("no hook (baseline)", False, 0, False, Sink), ("hook, watch off", True, 0, False, Sink),
+            ("tracing on", True, 0, True, Sink), ("recording on (32)", True, 32, False, Sink),
+            ("recording + save()", True, 32, False, Saver))
     best = {}
     for _ in range(ROUNDS):  # interleaved rounds, best of each: noise hits all alike
-        for name, hook, record, trace in rows:
-            best[name] = max(best.get(name, 0), await rate(hook, record, trace))
+        for name, hook, record, trace, cls in rows:
+            best[name] = max(best.get(name, 0), await rate(hook, record, trace, cls))
     base = best["no hook (baseline)"]
     print("outstack bench/trace.py: %d casts, best of %d rounds" % (N, ROUNDS))
-    for name, _, _, _ in rows:
+    for name, _, _, _, _ in rows:
         cost = 100.0 * (base - best[name]) / base
         print("%-20s %7d casts/s  cost %5.1f%%" % (name, best[name], cost))
     print("goals: watch off < 5%, tracing/recording on < 30%")

@@ -45,6 +45,7 @@ class Storage(Server):
         except OSError as e:
             self.failed += self.pending
             print("storage: %d lines not written to %s (%r): dropped" % (self.pending, self.path, e))
+            self.log.error("%d lines not written to %s (%r): dropped", self.pending, self.path, e)
         self.used = self.pending = 0
 
     def write(self, data):

@@ -47,6 +47,7 @@ class Uplink(Server):
             if not self.dropping:
                 self.dropping = True
                 print("uplink: backlog full (%d lines): dropping the oldest" % n)
+                self.log.warning("backlog full (%d lines): dropping the oldest", n)
         i = (self.head + self.count) % n
         self.lens[i] = put_line(self.slots[i], 0, s)
         self.count += 1
@@ -120,6 +121,7 @@ class Uplink(Server):
         if text != self.said:  # a state, said once: a down link does not flood the console
             self.said = text
             print("uplink:", text)
+            self.log.info(text)  # the console's `log uplink` keeps the history
 
 
 async def _open(host, port):

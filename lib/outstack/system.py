@@ -113,14 +113,27 @@ class System:
     async def run(self):
         self.boot()
         if self.repl:
-            from outstack import repl
-
             g = {"system": self, "kernel": self.kernel, "client": self.kernel.client,
                  "call": self.call, "console": self.command}
-            asyncio.create_task(repl.serve(g))
+            asyncio.create_task(self._prompt(g))
         park = Park()
         while True:
             await park.wait(far())
+
+    def _prompt(self, g):
+        # repl="aiorepl": micropython-lib's asyncio REPL where it is installed (history,
+        # paste mode; the host console then goes over UART1 or TCP only). Otherwise, and on
+        # the virtual board, the framework's own prompt, which also serves the USB console.
+        if self.repl == "aiorepl":
+            try:
+                import aiorepl  # type: ignore[import-not-found]
+
+                return aiorepl.task(g)
+            except ImportError:
+                self._say("repl='aiorepl' but aiorepl is not installed: the built-in prompt runs")
+        from outstack import repl
+
+        return repl.serve(g)
 
     async def call(self, dest, msg, arg=None, timeout_ms=5000):
         # Convenience for people (the live prompt, scripts): allocates a Client per call.

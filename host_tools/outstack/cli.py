@@ -55,6 +55,19 @@ def _replay(args):
     return run(args)
 
 
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} must be above 0")
+        return value
+
+    return parse
+
+
 def _console_args(p):
     p.add_argument("--port", required=True,
                    help="USB REPL or UART1 serial port, or HOST:PORT for Wi-Fi (TCP)")
@@ -67,8 +80,9 @@ def _console_args(p):
 def _top_args(p):
     p.add_argument("--port", required=True,
                    help="USB REPL or UART1 serial port, or HOST:PORT for Wi-Fi (TCP)")
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
-    p.add_argument("--count", type=int, help="refresh this many times, then exit")
+    p.add_argument("--interval", type=_positive(float), default=1.0,
+                   help="seconds between refreshes (default 1)")
+    p.add_argument("--count", type=_positive(int), help="refresh this many times, then exit")
 
 
 def _replay_args(p):

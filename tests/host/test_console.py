@@ -68,7 +68,7 @@ def test_every_console_command_over_the_usb_repl(board):
     log = data(port, "log", "ticker")
     assert log["backend"] == "logging"  # micropython-lib's logging, from the firmware's requirements
     assert [t for _, _, t in log["records"]] == ["ticker up, every 20 ms"]
-    assert data(port, "level", "ticker", "DEBUG")["level"] == 10
+    assert console(port, "level", "ticker", "DEBUG").stdout.strip() == "ticker: log level DEBUG"
     time.sleep(0.3)
     texts = [t for _, _, t in data(port, "log", "ticker", "5")["records"]]
     assert len(texts) == 5 and all(t.startswith("tick ") for t in texts)  # DEBUG now shows
@@ -82,13 +82,15 @@ def test_every_console_command_over_the_usb_repl(board):
     assert "ticker" in console(port, "trace").stdout
     console(port, "trace", "ticker", "off")
 
-    assert data(port, "record", "ticker", "32")["record"] == 32
+    assert console(port, "record", "ticker", "32").stdout.strip() == \
+        "ticker: recording its last 32 messages"
     graph = console(port, "graph").stdout
     assert "supervisor top (one_for_one" in graph
     assert "ticker [permanent]  needs sink; sends to sink" in graph
 
     before = rows(port)["ticker"]["restarts"]
-    assert console(port, "restart", "ticker").returncode == 0
+    assert console(port, "restart", "ticker").stdout.strip() == \
+        f"ticker: restarted, running (restarts {before + 1})"
     assert rows(port)["ticker"]["restarts"] == before + 1
 
     assert "slow armed" in console(port, "fault", "ticker", "slow", "40").stdout
@@ -165,6 +167,7 @@ def test_a_hang_ends_in_a_watchdog_reset_with_the_server_named(make_board, tmp_p
     cfg = {"servers": {"sink": {}, "ticker": {}, "console": {}}, "watchdog_ms": 1000}
     vb = make_board(firmware=FW, files={"/config.json": json.dumps(cfg)})
     time.sleep(0.5)
+    assert data(vb.usb_port, "record", "ticker", "8")["record"] == 8
     mark = vb.mark()
     assert "hang armed" in console(vb.usb_port, "fault", "ticker", "hang").stdout
     vb.wait_for("wdt-reset", since=mark, timeout=10)
@@ -172,6 +175,8 @@ def test_a_hang_ends_in_a_watchdog_reset_with_the_server_named(make_board, tmp_p
     time.sleep(0.5)
     crashes = data(vb.usb_port, "crashes")["board"]
     assert crashes["server"] == "ticker" and crashes["cause"] == "WDT", crashes
+    shown = console(vb.usb_port, "crashes").stdout  # with what it was handling when it hung
+    assert "last messages it received" in shown and "cast  'tick' None" in shown, shown
 
 
 def test_the_seed_leak_shows_in_the_console(make_board, tmp_path):
@@ -208,3 +213,12 @@ def test_logs_fall_back_when_logging_is_not_installed(make_board, tmp_path):
     log = data(vb.usb_port, "log", "ticker")
     assert log["backend"] == "outstack.minilog"
     assert [t for _, _, t in log["records"]] == ["ticker up, every 20 ms"]
+
+
+def test_a_board_without_the_framework_is_told_apart_and_left_running(make_board):
+    from tests.conftest import mpremote
+
+    vb = make_board(files={"/main.py": "print('plain board')\n"})  # main.py ends: a plain REPL
+    one_line_error(console(vb.usb_port, "servers"), "no board console answered")
+    assert mpremote(vb.usb_port, "exec", "print(6 * 7)").stdout.strip() == "42"  # unharmed
+    assert outstack("top", "--port", vb.usb_port, "--interval", "0").returncode == 2

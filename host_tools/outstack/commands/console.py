@@ -76,7 +76,8 @@ def top(args):
 
 def render(cmd, data) -> str:
     fn = {"servers": servers, "info": info, "log": log, "trace": trace, "graph": graph,
-          "crashes": crashes, "help": help_, "mem": mem}.get(cmd)
+          "crashes": crashes, "help": help_, "mem": mem, "level": level, "record": record,
+          "restart": restarted}.get(cmd)
     if fn:
         return fn(data)
     if isinstance(data, dict) and "said" in data:
@@ -117,7 +118,7 @@ def info(s) -> str:
              f"  handlers: longest {s['max_us']} us, total {s['busy_us']} us, over budget "
              f"{s['over']} (budget {s['spec']['budget_us']} us)",
              f"  memory about {s['mem']} bytes; log level "
-             f"{LEVELS.get(s['level'], s['level'])}; trace {'on' if s['trace'] else 'off'}; "
+             f"{LEVELS.get(s['level'], s['level'] or '-')}; trace {'on' if s['trace'] else 'off'}; "
              f"recording {s['record'] or 'off'}"]
     if s.get("fault"):
         lines.append(f"  fault armed: {s['fault']}")
@@ -183,6 +184,19 @@ def crashes(d) -> str:
         if name not in d["servers"]:
             lines.append(f"server {name}: last error {err}")
     return "\n".join(lines)
+
+
+def level(d) -> str:
+    return f"{d['server']}: log level {LEVELS.get(d['level'], d['level'])}"
+
+
+def record(d) -> str:
+    n = d["record"]
+    return f"{d['server']}: " + (f"recording its last {n} messages" if n else "not recording")
+
+
+def restarted(d) -> str:
+    return f"{d['server']}: restarted, {d['state']} (restarts {d['restarts']})"
 
 
 def help_(d) -> str:

@@ -50,4 +50,7 @@ def _record(rec) -> str:
     if rec.get("tb"):
         rows.append("  traceback:")
         rows += [f"    {line}" for line in rec["tb"].splitlines()]
+    if rec.get("msgs"):  # a recorded server: what it was handling when the board went down
+        rows.append("  last messages it received (kind, msg, arg):")
+        rows += [f"    {kind:<5} {msg} {arg}" for kind, _, msg, arg in rec["msgs"]]
     return "\n".join(rows)

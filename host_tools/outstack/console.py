@@ -125,7 +125,7 @@ def _probe(ch, ask) -> bool:
         said = ask()
     except (ValueError, CliError, EOFError, OSError):
         return False
-    return isinstance(said, dict) and "ok" in said
+    return isinstance(said, dict) and ("ok" in said or "error" in said)  # a console answered
 
 
 class _Serial:

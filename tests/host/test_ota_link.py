@@ -17,6 +17,7 @@ from outstack.ota.transfer import Sender, SerialLine, TcpLine
 MAIN = """
 from outstack.system import System
 TABLE = {"ota": {"factory": "outstack.ota.service:OtaServer", "essential": True,
+                 "rights": ("debug",),
                  "config": {"tcp_port": %d, "max_size": 200000, "install": False}}}
 System(TABLE, config_path="/none.json").run_forever()
 """
@@ -106,3 +107,26 @@ def test_push_over_tcp_and_oversize_refused(make_board):
         Sender(tcp).push(b"y" * 250000)
     tcp.close()
     assert _on_flash(vb) == b"x" * 20000  # the refused one changed nothing
+
+
+def test_the_update_link_carries_the_console_too(make_board):
+    # One UART1 (and one TCP port) for updates and debugging: the OTA server answers console
+    # frames between pushes, and a push still goes through on the same link afterwards.
+    import json
+    import socket
+
+    from tests.conftest import outstack
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        tcp = s.getsockname()[1]
+    vb = _board(make_board, tcp)
+    for port in (vb.uart_port, f"127.0.0.1:{tcp}"):
+        out = outstack("console", "--port", port, "--json", "servers")
+        assert out.returncode == 0, out.stderr
+        assert [r["name"] for r in json.loads(out.stdout)["servers"]] == ["ota"]
+    line = SerialLine(vb.uart_port)
+    try:
+        assert Sender(line).push(b"after the console" * 100) == "received 1700 bytes"
+    finally:
+        line.close()

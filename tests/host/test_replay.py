@@ -77,3 +77,22 @@ def test_replay_refuses_bad_records(tmp_path, make_board):
                    "replay failed", "cannot be rebuilt")
     vb = make_board(firmware=FW, files={"/app/__init__.py": "TABLE = {}\n"})
     one_line_error(outstack("replay", "--port", vb.usb_port), "keeps no server crash record")
+
+
+def test_tracebacks_compare_from_where_the_server_code_was_entered():
+    from outstack.commands.replay import handler_frames
+
+    board = ('Traceback (most recent call last):\n  File "/lib/outstack/server.py", line 167, in '
+             'serve_one\n  File "/lib/outstack/kernel.py", line 184, in run_handler\n  File '
+             '"app/parse.py", line 21, in handle_cast\nIndexError: pop from empty list')
+    replay = ('Traceback (most recent call last):\n  File "/lib/outstack/debug/replay.py", line 52, '
+              'in replay\n  File "lib/outstack/kernel.py", line 184, in run_handler\n  File '
+              '"/app/parse.py", line 21, in handle_cast\nIndexError: pop from empty list')
+    assert handler_frames(board) == handler_frames(replay) == [
+        'File "app/parse.py", line 21, in handle_cast', "IndexError: pop from empty list"]
+    assert handler_frames(replay.replace("line 21", "line 22")) != handler_frames(board)
+    in_init = ('Traceback (most recent call last):\n  File "/lib/outstack/supervisor.py", line 110, '
+               'in _start\n  File "app/x.py", line 5, in init\nKeyError: k')
+    replayed = ('Traceback (most recent call last):\n  File "/lib/outstack/debug/replay.py", line 47, '
+                'in replay\n  File "app/x.py", line 5, in init\nKeyError: k')
+    assert handler_frames(in_init) == handler_frames(replayed)

@@ -112,7 +112,10 @@ def handler_frames(tb: str) -> list[str]:
     """The traceback from the handler down (the dispatcher's frames above it differ between
     the board and the replay), with file names as the board or the replay loaded them."""
     lines = [re.sub(r'File "/?', 'File "', line.strip()) for line in tb.strip().splitlines()]
-    cut = max((i for i, line in enumerate(lines) if line.endswith("in run_handler")), default=0)
+    # where the server's own code was entered: a handler (run_handler), or init (from the
+    # supervisor's _start on the board, from replay() in the replay)
+    entry = re.compile(r"in (run_handler|_start|replay)$")
+    cut = max((i for i, line in enumerate(lines) if entry.search(line)), default=0)
     return lines[cut + 1:]
 
 

@@ -1,7 +1,8 @@
 # The OTA server: takes pushes on UART1 and, when configured, on a TCP port (Wi-Fi), one at
 # a time (a second push is told BUSY), verifies each package and installs it live.
 # Config: {"keys": [{"n": "<hex>"}], "uart": true, "baud": 115200, "tcp_port": 0,
-#          "max_size": 1048576, "modules": ["app.*"]}. Needs the "ota" right; essential.
+#          "max_size": 1048576, "modules": ["app.*"], "console": true}. Needs the "ota" right
+# (and "debug" for the console on its link); essential.
 import asyncio
 import os
 from outstack.server import Server
@@ -42,10 +43,16 @@ class OtaServer(Server):
             writer.close()
 
     async def _console(self, line):
-        # The same link carries the debug console: the "ota" right is the System itself.
+        # The same link carries the debug console, for a spec granted the "debug" right.
         from outstack.debug.console import answer
 
-        return await answer(self.right("ota"), line)
+        try:
+            system = self.right("debug")
+        except Exception as e:
+            import json
+
+            return (json.dumps({"error": str(e)}),)
+        return await answer(system, line)
 
     async def install(self, path):
         """Verify the received package and install it; one line for the host either way."""

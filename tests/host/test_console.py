@@ -222,3 +222,13 @@ def test_a_board_without_the_framework_is_told_apart_and_left_running(make_board
     one_line_error(console(vb.usb_port, "servers"), "no board console answered")
     assert mpremote(vb.usb_port, "exec", "print(6 * 7)").stdout.strip() == "42"  # unharmed
     assert outstack("top", "--port", vb.usb_port, "--interval", "0").returncode == 2
+
+
+def test_the_sim_terminal_hides_console_answers_whatever_the_chunking():
+    from outstack.commands.sim import HideConsole
+
+    stream = b'status 1\r\n>>> \x1e{"ok": [1, 2]}\x1f\r\nstatus 2\r\n>>> \x1e{"error": "x"}\x1f\r\nok'
+    for size in (1, 2, 3, 7, len(stream)):
+        hide = HideConsole()
+        shown = b"".join(hide(stream[i:i + size]) for i in range(0, len(stream), size))
+        assert shown == b"status 1\r\n>>> status 2\r\n>>> ok", (size, shown)

@@ -59,7 +59,8 @@ def run(args):
                          usb_baud=args.usb_baud or None, wifi=wifi)
     attach = sys.stdin.isatty() and not args.no_attach
     out = sys.stdout.buffer
-    board.listeners.append(lambda data: (out.write(data), out.flush()))
+    hide = HideConsole()
+    board.listeners.append(lambda data: (out.write(hide(data)), out.flush()))
     board.event_hooks.append(lambda ev: ev.kind in SHOWN and _say(out, f"{ev.kind}: {ev.detail}"))
     board.start()
     held = _link(args.link, board.usb_port) if args.link else None
@@ -78,6 +79,39 @@ def run(args):
             Path(args.link).unlink(missing_ok=True)
             held.close()
     return 1 if board.state == "halted" else 0
+
+
+class HideConsole:
+    """Drops the host console's answers (RS ... US CR LF on the USB REPL) from what the
+    attached terminal shows: they are for `outstack console`, not for the person here."""
+
+    def __init__(self):
+        self.inside = False
+        self.tail = b""  # what follows a US: its CR LF is dropped too
+
+    def __call__(self, data: bytes) -> bytes:
+        out = bytearray()
+        data = bytes(data)
+        while data:
+            if self.tail:
+                while data and self.tail and data[:1] == self.tail[:1]:
+                    data, self.tail = data[1:], self.tail[1:]
+                if data:
+                    self.tail = b""  # anything else ends what may be dropped
+                continue
+            if self.inside:
+                end = data.find(b"\x1f")
+                if end < 0:
+                    return bytes(out)
+                data, self.inside, self.tail = data[end + 1:], False, b"\r\n"
+            else:
+                start = data.find(b"\x1e")
+                if start < 0:
+                    out += data
+                    break
+                out += data[:start]
+                data, self.inside = data[start + 1:], True
+        return bytes(out)
 
 
 def _say(out, text):

@@ -46,14 +46,17 @@ def files(names: list[str], quiet: bool = False) -> list[tuple[str, str]]:
 
 def _fetch(name: str, version: str, where: Path) -> None:
     dist = f"micropython-{name}"
-    with urllib.request.urlopen(f"https://pypi.org/pypi/{dist}/json", timeout=20) as r:
+    # A fresh opener each time: it reads the proxy settings now (urlopen's shared one keeps
+    # whatever they were at the first call in this process).
+    web = urllib.request.build_opener()
+    with web.open(f"https://pypi.org/pypi/{dist}/json", timeout=20) as r:
         meta = json.load(r)
     version = version or meta["info"]["version"]
     sdists = [f for f in meta["releases"].get(version, []) if f["packagetype"] == "sdist"]
     if not sdists:
         raise RuntimeError(f"{dist} {version} has no source release on PyPI")
     f = sdists[0]
-    with urllib.request.urlopen(f["url"], timeout=60) as r:
+    with web.open(f["url"], timeout=60) as r:
         data = r.read()
     if hashlib.sha256(data).hexdigest() != f["digests"]["sha256"]:
         raise RuntimeError(f"{f['filename']} does not match PyPI's SHA-256")

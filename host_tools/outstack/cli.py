@@ -68,10 +68,18 @@ def _positive(kind):
     return parse
 
 
+def _via(p):
+    p.add_argument("--via", choices=["auto", "usb", "link"], default="auto",
+                   help="how a serial port is reached: usb (the live prompt on the USB REPL), "
+                        "link (frames on UART1); auto tries usb first, which costs a second "
+                        "on UART1")
+
+
 def _console_args(p):
     p.add_argument("--port", required=True,
                    help="USB REPL or UART1 serial port, or HOST:PORT for Wi-Fi (TCP)")
     p.add_argument("--json", action="store_true", help="print the board's answer as JSON")
+    _via(p)
     p.add_argument("words", nargs="*", metavar="COMMAND",
                    help="a command to run (servers, log NAME, trace NAME on, ...); "
                         "none: an interactive prompt")
@@ -83,6 +91,7 @@ def _top_args(p):
     p.add_argument("--interval", type=_positive(float), default=1.0,
                    help="seconds between refreshes (default 1)")
     p.add_argument("--count", type=_positive(int), help="refresh this many times, then exit")
+    _via(p)
 
 
 def _replay_args(p):

@@ -18,7 +18,7 @@ from .ota import transfer as T
 CONSOLE, OUT = 0x51, 0x4F
 RS, US = b"\x1e", b"\x1f"
 ANSWER_S = 5.0
-PROBE_S = 1.5
+PROBE_S = 1.0
 _TCP = re.compile(r"^(?:tcp:)?([\w.\-]+):(\d+)$")
 
 
@@ -94,8 +94,9 @@ def _clean_probe() -> bytes:
     return b"help"
 
 
-def connect(port: str):
-    """An open console on `port`; CliError if no board console answers there."""
+def connect(port: str, via: str = "auto"):
+    """An open console on `port`; CliError if no board console answers there. `via`: "usb"
+    (the live prompt), "link" (frames: UART1), or "auto" (the prompt first, then frames)."""
     m = _TCP.match(port)
     if m and not os.path.exists(port):
         ch = Framed(T.TcpLine(m.group(1), int(m.group(2))))
@@ -108,11 +109,11 @@ def connect(port: str):
 
     s = open_port(port)
     usb = Usb(port, s)
-    if _probe(usb, lambda: usb.ask("help", PROBE_S)):
+    if via != "link" and _probe(usb, lambda: usb.ask("help", PROBE_S)):
         return usb
     s.reset_input_buffer()
     ch = Framed(_Serial(s))
-    if _probe(ch, lambda: ch.ask("help", PROBE_S, _clean_probe())):
+    if via != "usb" and _probe(ch, lambda: ch.ask("help", PROBE_S, _clean_probe())):
         return ch
     s.close()
     raise CliError(f"no board console answered on {port}: not an Outstack board, or its "

@@ -116,6 +116,8 @@ def test_every_console_command_over_the_usb_repl(board):
 
 
 def test_the_console_over_uart1_and_tcp(board):
+    assert console(board.uart_port, "--via", "link", "graph").returncode == 0
+    one_line_error(console(board.uart_port, "--via", "usb", "graph"), "no board console answered")
     for port in (board.uart_port, f"127.0.0.1:{board.tcp}"):
         r = rows(port)
         assert r["ticker"]["state"] == "running", port

@@ -14,7 +14,7 @@ LEVELS = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
 
 
 def run(args):
-    ch = connect(args.port)
+    ch = connect(args.port, args.via)
     try:
         if args.words:
             return _one(ch, " ".join(args.words), args.json)
@@ -52,7 +52,7 @@ def _interactive(ch, as_json) -> int:
 
 
 def top(args):
-    ch = connect(args.port)
+    ch = connect(args.port, args.via)
     tty = sys.stdout.isatty()
     n = 0
     try:

@@ -199,7 +199,7 @@ class Supervisor:
         if p is not None and p.last_ring is not None and p.last_error is reason:
             from outstack.debug import record
 
-            record.save(p, reason)  # a recorded server: its crash can be replayed
+            await record.save(p, reason)  # a recorded server: its crash can be replayed
         restart = c.spec.restart
         if restart == "temporary" or (restart == "transient" and reason == NORMAL):
             return

@@ -118,7 +118,7 @@ async def test_a_crash_record_goes_to_flash_and_replays_to_the_same_error():
     k.start()
     watch(k, "s", record=4)
     await _feed(k, "s", [("add", 2)] * 6 + [("boom", None)])
-    assert record.save(p, p.last_error)
+    assert await record.save(p, p.last_error)
     ok, warning = record.check("s")
     assert ok and warning is None
     whole = json.loads(b"".join(record.pieces("s")))

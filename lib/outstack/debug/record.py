@@ -11,6 +11,7 @@ from outstack import crashlog
 PREFIX = crashlog.DIR + "/rec-"
 _TB_LINES = 24
 _CHUNK = 512
+_YIELD = 32  # messages written between yields to the loop
 
 
 def traceback(exc):
@@ -49,22 +50,30 @@ def _body(head, ev):
     yield "]}"
 
 
-def save(proc, exc):
-    """Write the record of `proc`'s crash (a recorded server); never raises."""
+async def save(proc, exc):
+    """Write the record of `proc`'s crash (a recorded server); never raises. It yields to
+    the other servers every few messages: a long record on a slow board must not stall
+    them (or the watchdog). The crashed server is down meanwhile, so its ring stays put."""
+    from asyncio import sleep_ms
+
     path = PREFIX + proc.name + ".json"
     try:
         head = summary(proc, exc)
         crc = 0
-        for piece in _body(head, proc.last_ring):  # twice: the seal's CRC comes first
+        for i, piece in enumerate(_body(head, proc.last_ring)):  # twice: the CRC comes first
             crc = crc32(piece.encode(), crc)
+            if i % _YIELD == 0:
+                await sleep_ms(0)
         try:
             os.mkdir(crashlog.DIR)
         except OSError:
             pass
         with open(path + ".new", "w") as f:
             f.write("%s %08x\n" % (crashlog.MAGIC, crc & 0xFFFFFFFF))
-            for piece in _body(head, proc.last_ring):
+            for i, piece in enumerate(_body(head, proc.last_ring)):
                 f.write(piece)
+                if i % _YIELD == 0:
+                    await sleep_ms(0)
         os.rename(path + ".new", path)
         return True
     except Exception as e:  # a full flash must not stop the restart

@@ -112,7 +112,8 @@ def _ota_args(p):
 def _crashlog_args(p):
     p.add_argument("--port", required=True, help="serial port of the board (or a virtual board pty)")
     p.add_argument("--clear", action="store_true",
-                   help="then remove the record, lift the quarantine and end the boot-loop streak")
+                   help="then remove the record (and recorded servers' ones), lift the "
+                        "quarantine and end the boot-loop streak")
     p.add_argument("--json", action="store_true", help="print the raw record as JSON")
 
 

@@ -221,7 +221,8 @@ async def test_console_commands_answer_and_refuse_bad_input_without_harm():
                          ("fault c explode", "unknown fault 'explode'"),
                          ("fault c slow", "needs a positive amount"),
                          ("level c LOUD", "unknown log level"), ("", "empty command"),
-                         ("recording c", "no crash record of 'c'")):
+                         ("recording c", "no crash record of 'c'"),
+                         ("crashes sideways", "say clear, or nothing")):
         err = (await _cmd(sysm, line)).get("error", "")
         assert needle in err, (line, err)
     assert k.names["c"].alive and k.names["t"].alive  # refused commands touched nothing

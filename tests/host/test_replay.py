@@ -56,6 +56,10 @@ def test_replay_reproduces_the_crash_after_a_thousand_messages(make_board, tmp_p
     out = outstack("console", "--port", vb.usb_port, "--json", "servers")
     parser = [r for r in json.loads(out.stdout)["servers"] if r["name"] == "parser"][0]
     assert parser["state"] == "running" and parser["restarts"] == 1
+    # done with it: the record can go
+    cleared = outstack("console", "--port", vb.usb_port, "crashes", "clear")
+    assert cleared.stdout.strip() == "removed 1 server crash record(s)"
+    one_line_error(outstack("replay", "--port", vb.usb_port), "keeps no server crash record")
 
 
 def test_replay_refuses_bad_records(tmp_path, make_board):

@@ -172,6 +172,8 @@ def graph(d, depth=0) -> str:
 
 
 def crashes(d) -> str:
+    if "cleared" in d:
+        return f"removed {d['cleared']} server crash record(s)"
     lines = [f"warning: {w}" for w in d["warnings"]]
     lines.append(_record(d["board"]) if d["board"] else "no board crash record")
     for name, rec in sorted(d["servers"].items()):

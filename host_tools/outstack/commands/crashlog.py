@@ -8,9 +8,10 @@ from ..transport import open_port, raw_eval, restart
 
 READ = ("__import__('json').dumps((lambda c: {'record': c.load(), 'state': c.load_state()})"
         "(__import__('outstack.crashlog', None, None, ('load',))))")
-CLEAR = ("(lambda c, s: (c.clear(), s.clear_quarantine()))"
+CLEAR = ("(lambda c, s, r: (c.clear(), s.clear_quarantine(), r.clear()))"
          "(__import__('outstack.crashlog', None, None, ('clear',)), "
-         "__import__('outstack.safemode', None, None, ('clear_quarantine',)))")
+         "__import__('outstack.safemode', None, None, ('clear_quarantine',)), "
+         "__import__('outstack.debug.record', None, None, ('clear',)))")
 
 
 def run(args):

@@ -14,7 +14,7 @@ HELP = (
     ("graph", "the supervision tree with dependencies, grants and topics"),
     ("restart NAME", "stop and start NAME"),
     ("fault NAME crash|hang|slow MS|leak BYTES|off", "inject a fault (testing recovery)"),
-    ("crashes", "the board's last crash record and the recorded servers' crash records"),
+    ("crashes [clear]", "the board's last crash record and the recorded servers' (or remove theirs)"),
     ("recording NAME", "NAME's whole crash record with its messages (for outstack replay)"),
     ("mem", "heap use"),
     ("help", "this list"),
@@ -150,10 +150,14 @@ class Console:
             raise ValueError("fault %s: say which: %s" % (name, ", ".join(fault.KINDS)))
         return {"server": name, "said": fault.inject(self.system, name, kind, _count(amount, 0))}
 
-    def c_crashes(self):
+    def c_crashes(self, what=None):
         from outstack import crashlog
         from outstack.debug import record
 
+        if what == "clear":
+            return {"cleared": record.clear()}
+        if what is not None:
+            raise ValueError("crashes %s: say clear, or nothing" % what)
         board, warn = crashlog.load()
         recs, warnings = record.summaries()
         if warn:

@@ -138,9 +138,13 @@ def summaries():
 
 
 def clear(name=None):
+    """Remove the kept records (of `name` only, if given); returns how many went."""
+    gone = 0
     for n in _names():
         if name is None or n == name:
             try:
                 os.remove(PREFIX + n + ".json")
+                gone += 1
             except OSError:
                 pass
+    return gone

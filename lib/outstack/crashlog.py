@@ -116,12 +116,12 @@ def save_state(state):
     save_sealed(STATE, state)
 
 
-def trim(exc):
-    """The last lines of exc's traceback, as text."""
+def trim(exc, keep=_TB_LINES):
+    """The last `keep` lines of exc's traceback, as text."""
     import io
     import sys
 
     buf = io.StringIO()
     sys.print_exception(exc, buf)
     lines = buf.getvalue().strip().split("\n")
-    return "\n".join(lines[-_TB_LINES:])
+    return "\n".join(lines[-keep:])

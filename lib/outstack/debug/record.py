@@ -6,22 +6,17 @@
 import json
 import os
 from binascii import crc32
+from micropython import const
 from outstack import crashlog
 
 PREFIX = crashlog.DIR + "/rec-"
-_TB_LINES = 24
-_CHUNK = 512
-_YIELD = 32  # messages written between yields to the loop
+_TB_LINES = const(24)
+_CHUNK = const(512)
+_YIELD = const(32)  # messages written between yields to the loop
 
 
 def traceback(exc):
-    import io
-    import sys
-
-    buf = io.StringIO()
-    sys.print_exception(exc, buf)
-    lines = buf.getvalue().rstrip().split("\n")
-    return "\n".join(lines[-_TB_LINES:])
+    return crashlog.trim(exc, _TB_LINES)  # deeper than the black box's: replay compares it
 
 
 def factory_of(spec):

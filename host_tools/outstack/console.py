@@ -45,7 +45,7 @@ class Usb:
             j = self.buf.find(US, i + 1) if i >= 0 else -1
             if i >= 0 and j >= 0:
                 body, self.buf = self.buf[i + 1:j], self.buf[j + 1:]
-                return json.loads(body)
+                return _decode(body)
             if i < 0:
                 self.buf = b""  # what the board printed meanwhile: not ours
             if time.monotonic() > end:
@@ -75,12 +75,20 @@ class Framed:
             if kind == OUT:
                 body += data
             elif kind == T.DONE:
-                return json.loads(body)
+                return _decode(body)
             elif kind == T.FAIL:
                 raise CliError(f"the board refused the console: {data.decode(errors='replace')}")
 
     def close(self):
         self.line.close()
+
+
+def _decode(body: bytes):
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise CliError(f"the board's answer was garbled ({len(body)} bytes that are not JSON: "
+                       f"something else wrote into it); try again") from None
 
 
 def _clean_probe() -> bytes:

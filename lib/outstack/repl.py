@@ -54,14 +54,13 @@ async def _console(g, line, out):
     said = await answer(system, line) if system is not None else ('{"error": "no system"}',)
     out.write(_RS)
     raw = getattr(out, "buffer", None)
-    for piece in said:  # a long answer goes out a piece at a time, the servers running between
+    for piece in said:  # no yield in here: another task's print would land inside the answer
         if isinstance(piece, str):
             out.write(piece)
         elif raw is not None:
             raw.write(piece)
         else:
             out.write(piece.decode())
-        await asyncio.sleep_ms(0)
     out.write(_US + "\r\n")
 
 

@@ -36,6 +36,16 @@ def data(port, *words):
     return json.loads(out.stdout)
 
 
+def eventually(get, ok, timeout=10.0):
+    """get() until ok(value) holds (the board works at its own pace); the last value."""
+    end = time.monotonic() + timeout
+    while True:
+        value = get()
+        if ok(value) or time.monotonic() > end:
+            return value
+        time.sleep(0.1)
+
+
 def rows(port):
     return {r["name"]: r for r in data(port, "servers")["servers"]}
 
@@ -69,14 +79,13 @@ def test_every_console_command_over_the_usb_repl(board):
     assert log["backend"] == "logging"  # micropython-lib's logging, from the firmware's requirements
     assert [t for _, _, t in log["records"]] == ["ticker up, every 20 ms"]
     assert console(port, "level", "ticker", "DEBUG").stdout.strip() == "ticker: log level DEBUG"
-    time.sleep(0.3)
-    texts = [t for _, _, t in data(port, "log", "ticker", "5")["records"]]
+    texts = eventually(lambda: [t for _, _, t in data(port, "log", "ticker", "5")["records"]],
+                       lambda ts: len(ts) == 5 and ts[0].startswith("tick "))
     assert len(texts) == 5 and all(t.startswith("tick ") for t in texts)  # DEBUG now shows
     assert "DEBUG" in console(port, "log", "ticker", "2").stdout
 
     assert "tracing on" in console(port, "trace", "ticker", "on").stdout
-    time.sleep(0.3)
-    traced = data(port, "trace")
+    traced = eventually(lambda: data(port, "trace"), lambda d: len(d["trace"]) >= 5)
     assert traced["traced"] == ["ticker"]
     assert {s for _, s, m in traced["trace"]} == {"ticker"} and len(traced["trace"]) >= 5
     assert "ticker" in console(port, "trace").stdout
@@ -94,17 +103,14 @@ def test_every_console_command_over_the_usb_repl(board):
     assert rows(port)["ticker"]["restarts"] == before + 1
 
     assert "slow armed" in console(port, "fault", "ticker", "slow", "40").stdout
-    time.sleep(0.3)
-    r = rows(port)["ticker"]
+    r = eventually(lambda: rows(port)["ticker"], lambda r: r["over"] >= 1)
     assert r["max_us"] >= 40000 and r["over"] >= 1 and r["fault"] == "slow"
     assert "no fault armed" in console(port, "fault", "ticker", "off").stdout
     m0 = rows(port)["sink"]["mem"]
     console(port, "fault", "sink", "leak", "2000")
-    time.sleep(0.3)
-    assert rows(port)["sink"]["mem"] >= m0 + 8000
+    assert eventually(lambda: rows(port)["sink"]["mem"], lambda m: m >= m0 + 8000) >= m0 + 8000
     assert "crashed (injected)" in console(port, "fault", "sink", "crash").stdout
-    time.sleep(0.3)
-    r = rows(port)
+    r = eventually(lambda: rows(port), lambda r: r["sink"]["restarts"] == 1)
     assert r["sink"]["restarts"] == 1 and r["sink"]["state"] == "running"
     assert r["sink"]["mem"] < m0 + 1000  # the leak went with the crashed server
     crashes = console(port, "crashes").stdout

@@ -42,7 +42,7 @@ class System:
         self.top.start(self.kernel)
         self.kernel.start()
         self._arm_guard(cfg)
-        if any(c.spec.mem_limit for c in self.top.children):
+        if any(p.spec.mem_limit for p in self.kernel.names.values()):
             asyncio.create_task(self._audit(cfg.get("audit_ms", 1000)))
         return self
 
@@ -53,10 +53,9 @@ class System:
 
         while True:
             await asyncio.sleep_ms(ms)
-            for c in self.top.children:
-                p = c.proc
-                lim = c.spec.mem_limit
-                if lim and p is not None and p.alive and p.server is not None:
+            for p in self.kernel.names.values():  # every server, nested trees too
+                lim = p.spec.mem_limit
+                if lim and p.alive and p.server is not None:
                     n = size_of(p.server)[0]
                     if n > lim:
                         p.crash(MemoryError("%r holds about %d bytes, over its mem_limit of %d"
@@ -142,15 +141,19 @@ class System:
         return c.value
 
     async def command(self, line):
-        """Run one console command (`await console('servers')` at the live prompt)."""
-        import json
-        from outstack.debug.console import answer
+        """Run one console command (`await console('servers')` at the live prompt): its data,
+        or the error it raises."""
+        from outstack.debug.console import Console, Stream
 
-        said = json.loads("".join(p if isinstance(p, str) else p.decode()
-                                  for p in await answer(self, line)))
-        if "error" in said:
-            raise ValueError(said["error"])
-        return said["ok"]
+        if self.console is None:
+            self.console = Console(self)
+        data = await self.console.run(line)
+        if isinstance(data, Stream):  # a whole crash record: JSON text in pieces
+            import json
+
+            data = json.loads(b"".join(p if isinstance(p, bytes) else p.encode()
+                                       for p in data.pieces))
+        return data
 
     def run_forever(self):
         asyncio.run(self.run())

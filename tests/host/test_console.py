@@ -119,6 +119,11 @@ def test_every_console_command_over_the_usb_repl(board):
     assert "restart NAME" in console(port, "help").stdout
     # the live prompt still works, and the servers kept answering throughout
     assert int(typed(board, "await call('sink', 'total')")) > 0
+    assert "'name': 'sink'" in typed(board, "await console('info sink')")
+    start = len(board.output)
+    assert typed(board, "await console('info nope')").startswith("Traceback")
+    said = eventually(lambda: bytes(board.output[start:]), lambda o: b"no server 'nope'" in o)
+    assert b"OutstackError: no server 'nope'" in said
 
 
 def test_the_console_over_uart1_and_tcp(board):

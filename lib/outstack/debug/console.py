@@ -172,7 +172,7 @@ class Console:
         ok, why = record.check(name)
         if not ok:
             raise OutstackError(why)
-        return _Stream(record.pieces(name))
+        return Stream(record.pieces(name))
 
     def c_mem(self):
         import gc
@@ -191,7 +191,7 @@ def _count(text, least=1):
     return n
 
 
-class _Stream:
+class Stream:
     # An answer too big for RAM at once: JSON text in pieces, sent as they are read.
     def __init__(self, pieces):
         self.pieces = pieces
@@ -221,7 +221,7 @@ async def answer(system, line):
         if system.console is None:
             system.console = Console(system)
         data = await system.console.run(line)
-        if isinstance(data, _Stream):
+        if isinstance(data, Stream):
             return _wrap(data.pieces)
         data = {"ok": data}
     except TypeError as e:  # wrong number of words for the command

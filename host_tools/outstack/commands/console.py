@@ -132,7 +132,8 @@ def info(s) -> str:
 
 
 def log(d) -> str:
-    lines = [f"{d['server']}: level {LEVELS.get(d['level'], d['level'])} ({d['backend']})"]
+    level = LEVELS.get(d["level"], d["level"]) if d["level"] else "- (it has not logged yet)"
+    lines = [f"{d['server']}: level {level} ({d['backend']})"]
     if not d["records"]:
         lines.append("  (no records)")
     for t, lvl, text in d["records"]:

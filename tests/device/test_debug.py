@@ -9,7 +9,7 @@ from outstack.kernel import Kernel
 from outstack.server import Server
 from outstack.system import System
 from outstack.debug import record, replay, fault
-from outstack.debug.console import answer
+from outstack.debug.console import answer, answer_for
 from outstack.debug.mem import size_of
 from outstack.debug.watch import watch
 from _util import serve
@@ -227,3 +227,10 @@ async def test_console_commands_answer_and_refuse_bad_input_without_harm():
         assert needle in err, (line, err)
     assert k.names["c"].alive and k.names["t"].alive  # refused commands touched nothing
     await sysm.top.stop()
+
+
+async def test_a_link_without_the_debug_right_answers_with_an_error_not_a_crash():
+    k = Kernel()
+    p = serve(k, "link", Counter)  # its spec lists no rights
+    said = json.loads("".join(await answer_for(p.server, "servers")))
+    assert "'link' has no 'debug' right" in said["error"] and p.alive

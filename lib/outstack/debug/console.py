@@ -212,6 +212,18 @@ def _tree(sup):
             "period_ms": sup.period_ms, "restarts": sup.total_restarts, "children": kids}
 
 
+async def answer_for(server, line):
+    """answer() for a server that carries the console on a link: it needs the "debug"
+    right (the System); without it, the answer is an error, not a crash of the link."""
+    import json
+
+    try:
+        system = server.right("debug")
+    except OutstackError as e:
+        return (json.dumps({"error": str(e)}),)
+    return await answer(system, line)
+
+
 async def answer(system, line):
     """One console line -> its answer as JSON text, {"ok": data} or {"error": "..."}, in
     pieces (an iterable of str/bytes); never raises."""

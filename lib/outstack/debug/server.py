@@ -15,9 +15,9 @@ class ConsoleServer(Server):
         self.listener = None
 
     async def _answer(self, line):
-        from outstack.debug.console import answer
+        from outstack.debug.console import answer_for
 
-        return await answer(self.right("debug"), line)
+        return await answer_for(self, line)
 
     async def run(self):
         if self.config.get("tcp_port"):

@@ -44,15 +44,9 @@ class OtaServer(Server):
 
     async def _console(self, line):
         # The same link carries the debug console, for a spec granted the "debug" right.
-        from outstack.debug.console import answer
+        from outstack.debug.console import answer_for
 
-        try:
-            system = self.right("debug")
-        except Exception as e:
-            import json
-
-            return (json.dumps({"error": str(e)}),)
-        return await answer(system, line)
+        return await answer_for(self, line)
 
     async def install(self, path):
         """Verify the received package and install it; one line for the host either way."""

@@ -120,7 +120,7 @@ def connect(port: str, via: str = "auto"):
     if via != "link" and _probe(usb, lambda: usb.ask("help", PROBE_S)):
         return usb
     s.reset_input_buffer()
-    ch = Framed(_Serial(s))
+    ch = Framed(T.SerialLine(port, opened=s))
     if via != "usb" and _probe(ch, lambda: ch.ask("help", PROBE_S, _clean_probe())):
         return ch
     s.close()
@@ -135,22 +135,6 @@ def _probe(ch, ask) -> bool:
     except (ValueError, CliError, EOFError, OSError):
         return False
     return isinstance(said, dict) and ("ok" in said or "error" in said)  # a console answered
-
-
-class _Serial:
-    # transfer.SerialLine's interface over a port that is already open.
-    def __init__(self, s):
-        self.s = s
-
-    def write(self, data):
-        self.s.write(data)
-
-    def read(self, timeout):
-        self.s.timeout = timeout
-        return self.s.read(max(1, self.s.in_waiting))
-
-    def close(self):
-        self.s.close()
 
 
 def ask(ch, line: str, timeout: float = ANSWER_S):

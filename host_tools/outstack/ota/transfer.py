@@ -23,9 +23,13 @@ def frame(kind: int, payload: bytes = b"") -> bytes:
 
 
 class SerialLine:
-    def __init__(self, port: str, baud: int = 115200):
+    def __init__(self, port: str, baud: int = 115200, opened=None):
+        """The port, opened here, or `opened` (a pyserial port someone already holds)."""
         import serial
 
+        if opened is not None:
+            self.s = opened
+            return
         try:
             self.s = serial.Serial(port, baud, timeout=0, exclusive=True)
         except serial.SerialException as e:

@@ -104,9 +104,8 @@ def watch(kernel, name, record=None, trace=None):
     server `name` at run time; a setting left None keeps what it was."""
     p = kernel.names[name]
     old = p.watch
-    ring = old.ring if old is not None else None
-    new_ring = record is not None and (ring is None or (record and record != ring.size) or not record)
-    if record is not None and new_ring:
+    kept = ring = old.ring if old is not None else None
+    if record is not None and (ring is None or ring.size != record):
         ring = Ring(record, True) if record else None
     tracing = (old is not None and old.trace is not None) if trace is None else trace
     if tracing and kernel.trace is None:
@@ -116,7 +115,7 @@ def watch(kernel, name, record=None, trace=None):
         return None
     w = Watch(0, kernel.trace if tracing else None)
     w.ring = ring
-    if old is not None and not new_ring:
+    if ring is not None and ring is kept:  # the same recording goes on
         w.base, w.state, w.saves, w.exact = old.base, old.state, old.saves, old.exact
     elif ring is not None and p.server is not None:
         w.started(p, None, p.handled == 0 and p.restarts == 0)

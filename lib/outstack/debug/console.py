@@ -21,6 +21,15 @@ HELP = (
 )
 
 
+async def _nothing():
+    pass
+
+
+_c = _nothing()
+_CORO = type(_c)  # what calling an async def gives (a generator, on MicroPython)
+_c.close()
+
+
 class Console:
     def __init__(self, system):
         self.system = system
@@ -35,7 +44,9 @@ class Console:
         if fn is None:
             raise ValueError("unknown command %r: one of %s"
                              % (cmd, ", ".join(h[0].split()[0] for h in HELP)))
-        out = fn(*args) if cmd != "restart" else await self.c_restart(*args)
+        out = fn(*args)
+        if isinstance(out, _CORO):  # an async command (restart waits for the stop)
+            out = await out
         return out
 
     def _proc(self, name):

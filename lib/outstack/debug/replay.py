@@ -17,11 +17,15 @@ class Stand(Server):
         return None
 
 
+class Unreplayable(Exception):
+    pass
+
+
 def _rebuild(text, what):
     try:
         return eval(text, {})
     except Exception:
-        raise ValueError("%s %s cannot be rebuilt from what was recorded" % (what, text[:60]))
+        raise Unreplayable("%s %s cannot be rebuilt from what was recorded" % (what, text[:60]))
 
 
 def replay(rec):
@@ -54,10 +58,8 @@ def replay(rec):
                 pass  # refused on the board too: the server went on serving
             for s in stands:
                 s.inbox.clear()
-    except ValueError as e:
-        if "cannot be rebuilt" in str(e):
-            return {"error": str(e)}
-        return _crashed(at, e, traceback)
+    except Unreplayable as e:
+        return {"error": str(e)}
     except Exception as e:
         return _crashed(at, e, traceback)
     return {"crashed_at": None, "fed": len(msgs)}

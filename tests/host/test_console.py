@@ -137,6 +137,17 @@ def test_the_console_over_uart1_and_tcp(board):
         out = console(port, "info", "nope")
         one_line_error(out, "info: no server 'nope'", "sink, ticker")
     assert rows(board.usb_port)["sink"]["level"] == 30  # all three reach the same system
+    from outstack.errors import CliError
+    from outstack.ota.transfer import Sender, TcpLine
+
+    line = TcpLine("127.0.0.1", board.tcp)
+    try:
+        Sender(line).push(b"not for this link")
+        raise AssertionError("the console link took an update")
+    except CliError as e:
+        assert "carries the console only" in str(e)
+    finally:
+        line.close()
 
 
 def test_interactive_console_and_top(board):

@@ -180,7 +180,9 @@ class Receiver:
         size = L.u32(p)
         store.close()
         have = 0
-        if size > self.max_size:
+        if not self.max_size:
+            reason = "this link carries the console only: push updates to the OTA server"
+        elif size > self.max_size:
             reason = "package of %d bytes is over the %d-byte limit" % (size, self.max_size)
         elif size > _free() + (store.size if store.f else 0):
             reason = "package of %d bytes does not fit: %d bytes of flash free" % (size, _free())

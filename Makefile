@@ -16,10 +16,13 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) keys/ota-key.pem
 	$(BIN)/outstack sim --fresh
 
-test: $(STAMP)
+keys/ota-key.pem: | $(STAMP)
+	$(BIN)/outstack ota keygen --out keys
+
+test: $(STAMP) keys/ota-key.pem
 	$(BIN)/python -m pytest -q
 
 package.json: $(STAMP)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host_tools"))
 from outstack import image  # noqa: E402
+from outstack.paths import ROOT  # noqa: E402
 from outstack.sim import VirtualBoard  # noqa: E402
 
 OUTSTACK_MAIN = """
@@ -50,7 +51,7 @@ def measure(main: str, seconds: float, tmp: Path, name: str) -> float:
     extra.write_text(main)
     srv = tmp / "idle_server.py"
     srv.write_text(SERVER)
-    files = [f for f in image.layout("unix") if f[1] != "/main.py"]
+    files = [f for f in image.layout("unix", ROOT / "firmware") if f[1] != "/main.py"]
     files += [(str(extra), "/main.py"), (str(srv), "/lib/idle_server.py")]
     img = tmp / f"{name}.img"
     image.build(img, "unix", files)

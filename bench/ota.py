@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host_tools"))
 from outstack import image  # noqa: E402
 from outstack.ota.transfer import Sender, SerialLine  # noqa: E402
-from outstack.paths import tool  # noqa: E402
+from outstack.paths import ROOT, tool  # noqa: E402
 from outstack.sim import VirtualBoard  # noqa: E402
 
 LINE = 11520  # bytes/s of 115200 8N1
@@ -105,7 +105,7 @@ def main():
         ota = {"keys": [keys.public_entry(key.public_key())]}
         (tmp / "ota.json").write_text(__import__("json").dumps(ota))
         (tmp / "main.py").write_text(MAIN)
-        layout = [f for f in image.layout("unix") if f[1] != "/main.py"]
+        layout = [f for f in image.layout("unix", ROOT / "firmware") if f[1] != "/main.py"]
         layout += [(str(tmp / "main.py"), "/main.py"), (str(tmp / "ota.json"), "/ota.json")]
         image.build(tmp / "flash.img", "unix", layout)
         zipped, plain = package(files, key, 1), package(files, key, 2, compress=False)

@@ -8,9 +8,19 @@ from pathlib import Path
 import pytest
 
 from outstack import image
+from outstack.paths import ROOT
 from outstack.sim import VirtualBoard
 
 BIN = Path(sys.executable).parent
+DEMO = ROOT / "firmware"  # the demo project's firmware: the default of most tests' boards
+
+
+def pytest_sessionstart(session):
+    """The demo project trusts its dev key (outstack.toml); `make run` makes it, and so do we."""
+    if not (ROOT / "keys" / "ota-pub.json").is_file():
+        from outstack.ota import keys
+
+        keys.write_keys(keys.generate(), ROOT / "keys")
 
 
 def mpremote(port, *args, timeout=60, check=True):
@@ -23,9 +33,10 @@ def mpremote(port, *args, timeout=60, check=True):
     return out
 
 
-def outstack(*args, timeout=120, input=None):
+def outstack(*args, timeout=120, input=None, cwd=ROOT):
+    """Run the outstack CLI, by default in this checkout (the demo project)."""
     return subprocess.run([str(BIN / "outstack"), *args], capture_output=True, text=True,
-                          timeout=timeout, input=input)
+                          timeout=timeout, input=input, cwd=cwd)
 
 
 def one_line_error(out, *needles):
@@ -66,7 +77,7 @@ def make_board(tmp_path):
             src = tmp_path / f"extra-{len(made)}-{len(extra)}"
             src.write_bytes(content.encode() if isinstance(content, str) else content)
             extra.append((str(src), dest))
-        base = image.layout(board, firmware) if firmware else image.layout(board)
+        base = image.layout(board, firmware or DEMO)
         layout = [f for f in base if f[1] not in (files or {})]
         image.build(img, board, layout + extra)
         vb = VirtualBoard(img, board, **kw)

@@ -22,6 +22,14 @@ TABLE = {
         "essential": True,  # in safe mode too: the console still says the board is alive
         "config": {"every_ms": 3000},
     },
+    # Signed updates and the console on UART1 and on TCP 8266 (Wi-Fi), trusting the keys the
+    # project gives it (outstack.toml [ota] trust); essential, so safe mode can be updated.
+    "ota": {
+        "factory": "outstack.ota.service:OtaServer", "priority": 1, "essential": True,
+        "rights": ("ota", "debug"),
+        "config": {"keys": [], "uart": True, "baud": 115200, "tcp_port": 8266,
+                   "modules": ["app.*"]},
+    },
     "uplink": {
         "factory": "app.uplink:Uplink", "priority": 0, "subscribes": ("summaries",),
         "config": {"ssid": "", "key": "", "host": "127.0.0.1", "port": 9000, "backlog": 16,
@@ -32,5 +40,13 @@ TABLE = {
 # What runs without a usable /config.json: everything but the uplink, which needs settings.
 DEFAULTS = {
     "servers": {"sensor": {}, "processing": {}, "storage": {}, "status": {},
-                "uplink": {"enabled": False}},
+                # Signed updates and the console on UART1 and on TCP 8266 (Wi-Fi), trusting the keys the
+    # project gives it (outstack.toml [ota] trust); essential, so safe mode can be updated.
+    "ota": {
+        "factory": "outstack.ota.service:OtaServer", "priority": 1, "essential": True,
+        "rights": ("ota", "debug"),
+        "config": {"keys": [], "uart": True, "baud": 115200, "tcp_port": 8266,
+                   "modules": ["app.*"]},
+    },
+    "uplink": {"enabled": False}},
 }

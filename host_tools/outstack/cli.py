@@ -5,10 +5,23 @@ import sys
 
 from . import __version__
 from .errors import CliError
+from .project import add_argument as add_project
 
 
 def _sim(args):
     from .commands.sim import run
+
+    return run(args)
+
+
+def _new(args):
+    from .commands.new import run
+
+    return run(args)
+
+
+def _dev(args):
+    from .commands.dev import run
 
     return run(args)
 
@@ -75,9 +88,13 @@ def _via(p):
                         "on UART1")
 
 
+PORT_HELP = ("USB REPL or UART1 serial port, or HOST:PORT for Wi-Fi (TCP) (default: [connect] "
+             "port of outstack.toml, else the project's running virtual board)")
+
+
 def _console_args(p):
-    p.add_argument("--port", required=True,
-                   help="USB REPL or UART1 serial port, or HOST:PORT for Wi-Fi (TCP)")
+    p.add_argument("--port", help=PORT_HELP)
+    add_project(p)
     p.add_argument("--json", action="store_true", help="print the board's answer as JSON")
     _via(p)
     p.add_argument("words", nargs="*", metavar="COMMAND",
@@ -86,8 +103,8 @@ def _console_args(p):
 
 
 def _top_args(p):
-    p.add_argument("--port", required=True,
-                   help="USB REPL or UART1 serial port, or HOST:PORT for Wi-Fi (TCP)")
+    p.add_argument("--port", help=PORT_HELP)
+    add_project(p)
     p.add_argument("--interval", type=_positive(float), default=1.0,
                    help="seconds between refreshes (default 1)")
     p.add_argument("--count", type=_positive(int), help="refresh this many times, then exit")
@@ -95,12 +112,15 @@ def _top_args(p):
 
 
 def _replay_args(p):
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--port", help="read the crash records from this board's console")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--port", help="read the crash records from this board's console (default: "
+                                    "the project's board, as for console)")
     src.add_argument("--record", help="a crash record saved with --save (JSON)")
     p.add_argument("--server", help="which recorded server (default: the only one)")
     p.add_argument("--save", help="also write the record to this file")
-    p.add_argument("--firmware", help="firmware folder to replay against (default firmware/)")
+    p.add_argument("--firmware", help="firmware folder to replay against (default: the "
+                                      "project's)")
+    add_project(p)
 
 
 def _ota_args(p):
@@ -110,7 +130,9 @@ def _ota_args(p):
 
 
 def _crashlog_args(p):
-    p.add_argument("--port", required=True, help="serial port of the board (or a virtual board pty)")
+    p.add_argument("--port", help="serial port of the board's USB REPL (default: [connect] port "
+                                  "of outstack.toml, else the project's running virtual board)")
+    add_project(p)
     p.add_argument("--clear", action="store_true",
                    help="then remove the record (and recorded servers' ones), lift the "
                         "quarantine and end the boot-loop streak")
@@ -119,10 +141,12 @@ def _crashlog_args(p):
 
 def _sim_args(p):
     p.add_argument("image", nargs="?", default=None,
-                   help="flash image file (default build/flash-BOARD.img)")
-    p.add_argument("--board", default="unix", help="board to play (default unix)")
+                   help="flash image file (default: the project's build/flash-BOARD.img, built "
+                        "if missing)")
+    p.add_argument("--board", help="board to play (default: the project's, else unix)")
     p.add_argument("--fresh", action="store_true",
-                   help="build a fresh image from firmware/ and lib/ first")
+                   help="build a fresh image from the project's firmware and the framework")
+    add_project(p)
     p.add_argument("--config", help="device config file to put on the image as /config.json")
     p.add_argument("--uart-baud", type=int, default=115200, help="UART1 line rate (default 115200)")
     p.add_argument("--usb-baud", type=int, default=0,
@@ -136,21 +160,44 @@ def _sim_args(p):
 
 def _image_args(p):
     p.add_argument("action", choices=["build", "check", "ls", "cat"])
-    p.add_argument("image")
+    p.add_argument("image", nargs="?", help="image file (default: the project's "
+                                            "build/flash-BOARD.img)")
     p.add_argument("path", nargs="?", help="file on the board (for cat)")
-    p.add_argument("--board", default="unix")
+    p.add_argument("--board", help="board geometry (default: the project's, else unix)")
     p.add_argument("--config", help="device config file to put on the image as /config.json")
+    p.add_argument("--source", action="store_true", help="keep .py sources instead of .mpy")
+    add_project(p)
 
 
 def _deploy_args(p):
-    p.add_argument("--port", required=True, help="serial port of the board (or a virtual board pty)")
-    p.add_argument("--board", default="rp2040", help="board kind (default rp2040)")
+    p.add_argument("--port", help="serial port of the board's USB REPL (default: [connect] port "
+                                  "of outstack.toml, else the project's running virtual board)")
+    p.add_argument("--board", help="board kind (default: deploy_board of outstack.toml)")
     p.add_argument("--source", action="store_true", help="copy .py sources instead of .mpy")
     p.add_argument("--config", help="device config file to install as /config.json")
     p.add_argument("--no-mip", action="store_true", help="skip micropython-lib packages")
+    p.add_argument("--clean", action="store_true",
+                   help="also remove data files that are not the project's (the crash log "
+                        "and OTA state stay)")
+    add_project(p)
+
+
+def _new_args(p):
+    p.add_argument("dir", help="the new project's folder (must not exist, or be empty)")
+    p.add_argument("--board", default="rp2040",
+                   help="the board you will deploy to (default rp2040); the virtual board "
+                        "plays unix")
+    p.add_argument("--name", help="the project's name (default: the folder's)")
+
+
+def _dev_args(p):
+    from .commands.dev import add_arguments
+
+    add_arguments(p)
 
 
 COMMANDS = {
+    "new": (_new, _new_args, "make a project of your own: firmware, keys, test, outstack.toml"),
     "sim": (_sim, _sim_args, "boot a virtual board and attach to its REPL"),
     "image": (_image, _image_args, "build, check or read a virtual board flash image"),
     "deploy": (_deploy, _deploy_args, "compile and copy the firmware to a board"),
@@ -159,6 +206,7 @@ COMMANDS = {
     "top": (_top, _top_args, "a live table of a running board's servers"),
     "replay": (_replay, _replay_args, "reproduce a recorded server crash on a virtual board"),
     "ota": (_ota, _ota_args, "signed per-module updates: keygen, pack, sign, key-rotate, show"),
+    "dev": (_dev, _dev_args, "watch the project's firmware; hot-swap each saved module, signed"),
 }
 
 
@@ -173,12 +221,32 @@ def parser():
     return top
 
 
+def _where(args) -> None:
+    """Fill in --port (and the OTA link) from the project when the command was not told."""
+    from . import connect
+    from .project import find
+
+    if args.command in ("console", "top", "crashlog") and not args.port:
+        args.port = connect.usb(find(args.project), None)
+    elif args.command == "replay" and not args.port and not args.record:
+        args.port = connect.usb(find(args.project), None)
+    elif (args.command == "ota" and getattr(args, "action", None) in ("push", "status")
+          and not args.port and not args.host):
+        spec, _ = connect.link(find(getattr(args, "project", None)), None, "unix")
+        host, sep, port = spec.rpartition(":")
+        if sep and port.isdigit() and not spec.startswith("/"):
+            args.host = spec
+        else:
+            args.port = spec
+
+
 def main(argv=None):
     args = parser().parse_args(argv)
     if not getattr(args, "handler", None):
         parser().print_help()
         return 2
     try:
+        _where(args)
         return args.handler(args) or 0
     except CliError as e:
         print(f"outstack: {e}", file=sys.stderr)

@@ -30,10 +30,21 @@ def validate(cfg: dict, board: str, where: str) -> None:
             raise CliError(f"{where}: {e}") from None
 
 
-def stage_config(path, board: str) -> Path:
-    """Check a config file and return it (as written to a temporary copy) for the image."""
+def stage_config(path, board: str, keys: list[dict] | None = None,
+                 ota_server: str = "ota") -> Path:
+    """Check a config file and return it (as written to a temporary copy) for the board:
+    with `keys`, the OTA server's settings trust those public keys too."""
     cfg = load(path)
     validate(cfg, board, str(path))
+    if keys:
+        servers = cfg.setdefault("servers", {})
+        if not isinstance(servers, dict):
+            raise CliError(f"{path}: 'servers' must map server names to settings")
+        ota = servers.setdefault(ota_server, {})
+        if not isinstance(ota, dict):
+            raise CliError(f"{path}: the settings of {ota_server!r} must be an object")
+        have = ota.get("keys", [])
+        ota["keys"] = have + [k for k in keys if k not in have]
     tmp = Path(tempfile.mkdtemp(prefix="outstack-cfg-")) / "config.json"
     tmp.write_text(json.dumps(cfg))
     return tmp

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import boards
 from .errors import CliError
-from .paths import FIRMWARE, LIB, ROM, micropython
+from .paths import LIB, ROM, micropython
 
 SKIP = {"__pycache__", ".mypy_cache"}
 HOST_ONLY = {"requirements.txt"}  # firmware/ files that describe the build, not the board
@@ -24,10 +24,10 @@ def _tree(top: Path, dest: str) -> list[tuple[str, str]]:
     return files
 
 
-def layout(board: str, firmware: Path = FIRMWARE, lib: Path = LIB,
+def layout(board: str, firmware: Path, lib: Path = LIB,
            packages: bool = True) -> list[tuple[str, str]]:
-    """(host file, board path) pairs: firmware/ at the root, lib/ under /lib, board facts,
-    and (packages) the micropython-lib packages the firmware requires."""
+    """(host file, board path) pairs: the project's firmware at the root, the framework under
+    /lib, board facts, and (packages) the micropython-lib packages the firmware requires."""
     files = _tree(firmware, "") + _tree(lib, "/lib")
     files.append((str(boards.facts_file(board)), "/lib/outstack/board.py"))
     if packages:

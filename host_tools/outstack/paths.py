@@ -1,4 +1,5 @@
-"""Where things are: the repository tree and the MicroPython executables in this environment."""
+"""Where the framework is (lib/, boards/, the virtual board's rom) and the MicroPython
+executables in this environment. A user's firmware is not here: see project.py."""
 
 import os
 import shutil
@@ -11,8 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BOARDS = ROOT / "boards"
 ROM = BOARDS / "unix" / "rom"
 LIB = ROOT / "lib"
-FIRMWARE = ROOT / "firmware"
-BUILD = ROOT / "build"
+BUILD = ROOT / "build"  # the framework's own cache (micropython-lib releases)
 
 
 def tool(name: str) -> str:

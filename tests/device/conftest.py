@@ -11,6 +11,7 @@ import pytest
 
 from outstack import image
 from outstack.sim import VirtualBoard
+from tests.conftest import DEMO
 
 HERE = Path(__file__).parent
 RESULT = re.compile(r"@@ (PASS|FAIL|SKIP) (\w+)(.*?)\r?\n(.*?)@@ END", re.S)
@@ -67,7 +68,7 @@ class DeviceError(Exception):
 def run_on_board(test_file: Path, tmp: Path, board: str = "unix"):
     main = f"import _runner\n_runner.run({test_file.stem!r})\n"
     (tmp / "main.py").write_text(main)
-    files = [f for f in image.layout(board) if f[1] != "/main.py"]
+    files = [f for f in image.layout(board, DEMO) if f[1] != "/main.py"]
     files += [(str(tmp / "main.py"), "/main.py"), (str(HERE / "_runner.py"), "/lib/_runner.py"),
               (str(HERE / "_util.py"), "/lib/_util.py"),
               (str(test_file), f"/lib/{test_file.name}")]

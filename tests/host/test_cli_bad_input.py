@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import BIN, one_line_error, outstack
+from tests.conftest import BIN, DEMO, one_line_error, outstack
 from outstack import image
 
 
@@ -44,7 +44,7 @@ def test_unknown_board(tmp_path):
 
 def test_watchdog_above_board_limit_leaves_image(tmp_path):
     img = tmp_path / "flash.img"
-    image.build(img, "rp2040", image.layout("rp2040"))
+    image.build(img, "rp2040", image.layout("rp2040", DEMO))
     before = _digest(img)
     cfg = tmp_path / "config.json"
     cfg.write_text(json.dumps({"watchdog_ms": 9000}))
@@ -78,13 +78,13 @@ def _start_sim(*args):
 
 def test_port_and_image_already_in_use(tmp_path):
     img = tmp_path / "flash.img"
-    image.build(img, "unix", image.layout("unix"))
+    image.build(img, "unix", image.layout("unix", DEMO))
     link = tmp_path / "board-usb"
     first = _start_sim(str(img), "--link", str(link))
     try:
         target = link.resolve()
         other = tmp_path / "other.img"
-        image.build(other, "unix", image.layout("unix"))
+        image.build(other, "unix", image.layout("unix", DEMO))
         one_line_error(outstack("sim", str(other), "--link", str(link), "--no-attach"),
                         f"port {link} is in use by another virtual board")
         assert link.resolve() == target  # the running board's link was not replaced
@@ -98,7 +98,7 @@ def test_port_and_image_already_in_use(tmp_path):
 
 def test_link_over_a_real_file_is_refused(tmp_path):
     img = tmp_path / "flash.img"
-    image.build(img, "unix", image.layout("unix"))
+    image.build(img, "unix", image.layout("unix", DEMO))
     precious = tmp_path / "notes.txt"
     precious.write_text("mine")
     one_line_error(outstack("sim", str(img), "--link", str(precious), "--no-attach"),

@@ -11,7 +11,7 @@ import pytest
 import serial
 
 from tests.conftest import mpremote, outstack
-from outstack import cli, mlib
+from outstack import cli, mlib, project
 from outstack.commands import deploy
 from outstack.errors import CliError
 from outstack.paths import LIB, ROOT
@@ -27,11 +27,16 @@ ASK = ("import os, outstack, outstack.hal, outstack.board\n"
 QUIET = {"/main.py": "print('quiet firmware')\n"}
 
 
+DEMO = project.load(ROOT)
+ON = ("--project", str(ROOT))  # the demo project, wherever the tests run from
+
+
 def deployed_files(config=None) -> int:
     from outstack.commands.image import files_for
 
     # the firmware and the framework, and the micropython-lib packages it requires
-    return len(files_for("unix", config, packages=False)) + len(mlib.files(deploy.requirements()))
+    return (len(files_for(DEMO, "unix", config, packages=False))
+            + len(mlib.files(deploy.requirements(DEMO.requirements))))
 
 
 def flash_digest(vb) -> str:
@@ -47,15 +52,15 @@ def test_deploy_compiles_copies_and_runs_main(make_board, tmp_path):
     cfg = tmp_path / "device.json"
     cfg.write_text(json.dumps({"name": "deploy-test"}))
     before = len(vb.output)
-    r = outstack("deploy", "--port", vb.usb_port, "--board", "unix", "--config", str(cfg))
+    r = outstack("deploy", "--port", vb.usb_port, "--board", "unix", "--config", str(cfg), *ON)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "copied  /lib/outstack/hal/__init__.mpy" in r.stdout
-    assert "removed /lib/outstack/hal/__init__.py (stale twin)" in r.stdout
+    assert "removed /lib/outstack/hal/__init__.py (not in the project)" in r.stdout
     # no network here: the firmware's micropython-lib needs come from their PyPI releases
     assert "logging copied from its PyPI release (micropython-logging" in r.stdout
     n = deployed_files(str(cfg))
-    assert re.search(rf"deployed {n} files, \d+ bytes \(\d+ copied, \d+ up to "
-                     rf"date\) to unix", r.stdout)
+    assert re.search(rf"deployed project 'demo': {n} files, \d+ bytes \(\d+ copied, \d+ up to "
+                     rf"date, \d+ removed, \d+ data files kept\) to unix", r.stdout)
     # main.py ran after the deploy's last reset, which came from the friendly REPL
     assert "Outstack Micro on unix, reset cause SOFT" in since_last_reboot(vb, before)
     assert "board| Outstack Micro on unix, reset cause SOFT" in r.stdout
@@ -68,17 +73,20 @@ def test_deploy_compiles_copies_and_runs_main(make_board, tmp_path):
     assert {"__init__.mpy", "board.mpy", "hal"} <= set(lib.split())
     assert not [name for name in lib.split() if name.endswith(".py")]  # no twin shadows a .mpy
     config = mpremote(vb.usb_port, "fs", "cat", ":config.json").stdout
-    assert json.loads(config) == {"name": "deploy-test"}
+    # the file given, with the project's trusted dev key handed to its OTA server
+    assert json.loads(config) == {"name": "deploy-test",
+                                  "servers": {"ota": {"keys": DEMO.trusted_keys()}}}
 
 
 def test_redeploy_skips_unchanged_files_and_source_replaces_mpy_twins(make_board):
     vb = make_board(files=QUIET)
-    assert outstack("deploy", "--port", vb.usb_port, "--board", "unix").returncode == 0
-    again = outstack("deploy", "--port", vb.usb_port, "--board", "unix")
-    assert again.returncode == 0 and f"(0 copied, {deployed_files()} up to date)" in again.stdout
-    src = outstack("deploy", "--port", vb.usb_port, "--board", "unix", "--source")
+    assert outstack("deploy", "--port", vb.usb_port, "--board", "unix", *ON).returncode == 0
+    again = outstack("deploy", "--port", vb.usb_port, "--board", "unix", *ON)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"(0 copied, {deployed_files()} up to date, 0 removed" in again.stdout
+    src = outstack("deploy", "--port", vb.usb_port, "--board", "unix", "--source", *ON)
     assert src.returncode == 0, src.stderr
-    assert "removed /lib/outstack/__init__.mpy (stale twin)" in src.stdout
+    assert "removed /lib/outstack/__init__.mpy (not in the project)" in src.stdout
     files, _root, lib = mpremote(vb.usb_port, "exec", ASK).stdout.strip().splitlines()
     assert all(f.endswith(".py") for f in files.split())
     assert {"__init__.py", "board.py", "hal"} <= set(lib.split())
@@ -97,7 +105,7 @@ def assert_refused(vb, result, message, digest, mark):
 def test_unknown_board_is_refused(make_board):
     vb = make_board(files=QUIET)
     digest, mark = flash_digest(vb), vb.mark()
-    r = outstack("deploy", "--port", vb.usb_port, "--board", "pico9000")
+    r = outstack("deploy", "--port", vb.usb_port, "--board", "pico9000", *ON)
     assert_refused(vb, r, "unknown board 'pico9000': known boards are ", digest, mark)
 
 
@@ -105,7 +113,7 @@ def test_missing_port_is_refused(make_board, tmp_path):
     vb = make_board(files=QUIET)
     digest, mark = flash_digest(vb), vb.mark()
     port = str(tmp_path / "ttyACM7")
-    r = outstack("deploy", "--port", port, "--board", "unix")
+    r = outstack("deploy", "--port", port, "--board", "unix", *ON)
     assert_refused(vb, r, f"no board at {port}: no such device", digest, mark)
 
 
@@ -113,7 +121,7 @@ def test_port_in_use_is_refused(make_board):
     vb = make_board(files=QUIET)
     digest, mark = flash_digest(vb), vb.mark()
     with serial.Serial(vb.usb_port, exclusive=True):
-        r = outstack("deploy", "--port", vb.usb_port, "--board", "unix")
+        r = outstack("deploy", "--port", vb.usb_port, "--board", "unix", *ON)
     assert_refused(vb, r, f"port {vb.usb_port} is in use by another program (close "
                           f"mpremote/terminal sessions on it)", digest, mark)
 
@@ -123,7 +131,7 @@ def test_watchdog_above_board_limit_is_refused(make_board, tmp_path):
     digest, mark = flash_digest(vb), vb.mark()
     cfg = tmp_path / "device.json"
     cfg.write_text(json.dumps({"watchdog_ms": 9000}))
-    r = outstack("deploy", "--port", vb.usb_port, "--board", "unix", "--config", str(cfg))
+    r = outstack("deploy", "--port", vb.usb_port, "--board", "unix", "--config", str(cfg), *ON)
     assert_refused(vb, r, f"{cfg}: watchdog timeout 9000 ms is above the unix limit of 8388 ms",
                    digest, mark)
 
@@ -132,7 +140,7 @@ def test_silent_port_is_refused_after_timeout():
     master, slave = os.openpty()  # a serial port with nothing on the other end
     try:
         port = os.ttyname(slave)
-        r = outstack("deploy", "--port", port, "--board", "unix")
+        r = outstack("deploy", "--port", port, "--board", "unix", *ON)
     finally:
         os.close(slave)
         os.close(master)
@@ -144,21 +152,24 @@ def test_silent_port_is_refused_after_timeout():
 def test_mip_without_network_names_the_packages(make_board, tmp_path, monkeypatch, capsys):
     vb = make_board(files=QUIET)
     digest = flash_digest(vb)
-    req = tmp_path / "requirements.txt"
-    req.write_text("# what the firmware needs\nlogging\n\naioble  # BLE\n")
-    monkeypatch.setattr(deploy, "REQUIREMENTS", req)
+    mine = tmp_path / "mine"
+    assert cli.main(["new", str(mine)]) == 0
+    (mine / "firmware/requirements.txt").write_text("# what the firmware needs\nlogging\n\n"
+                                                     "aioble  # BLE\n")
     for name in ("https_proxy", "HTTPS_PROXY"):  # a dead proxy: offline even on a networked host
         monkeypatch.setenv(name, "http://127.0.0.1:9")
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.setattr(mlib, "CACHE", tmp_path / "mlib")  # and no PyPI copy at hand
-    assert cli.main(["deploy", "--port", vb.usb_port, "--board", "unix"]) == 1
+    assert cli.main(["deploy", "--port", vb.usb_port, "--board", "unix", "--project",
+                     str(mine)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("outstack: could not install micropython-lib packages logging, aioble")
     assert f"`mpremote connect {vb.usb_port} mip install logging aioble`" in err
     assert "--no-mip" in err and "manifest.py" in err and err.count("\n") == 1
     assert flash_digest(vb) == digest
-    assert cli.main(["deploy", "--port", vb.usb_port, "--board", "unix", "--no-mip"]) == 0
+    assert cli.main(["deploy", "--port", vb.usb_port, "--board", "unix", "--no-mip",
+                     "--project", str(mine)]) == 0
     assert "mip install" not in capsys.readouterr().out
 
 
@@ -251,7 +262,7 @@ def test_manifest_freezes_framework_and_the_boards_facts(monkeypatch):
     facts = (ROOT / "boards/rp2040/board.py").read_text()
     assert (ROOT / base / "outstack/board.py").read_text() == facts
     assert ("module", ("main.py",), {"base_path": "firmware"}) not in calls
-    assert [c[1][0] for c in calls if c[0] == "require"] == deploy.requirements()
+    assert [c[1][0] for c in calls if c[0] == "require"] == deploy.requirements(DEMO.requirements)
 
 
 def test_manifest_uses_the_boards_own_manifest_and_refuses_unknown_boards(monkeypatch):

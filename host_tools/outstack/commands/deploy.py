@@ -1,7 +1,9 @@
-"""`outstack deploy --port PORT`: compile the firmware with mpy-cross, install the
-micropython-lib packages it needs with mip, copy it to a board with mpremote, then soft-reset
-the board from its friendly REPL so boot.py and main.py run. Everything that can be checked
-(board, config, compile, port, mpy version) is checked before the first byte is written."""
+"""`outstack deploy [--port PORT]`: compile the project's firmware with mpy-cross, install
+the micropython-lib packages it needs with mip, copy it to a board with mpremote, remove what
+an earlier firmware left there (the board then holds exactly the project; data files are
+kept unless --clean), put the OTA module area back to this version, then soft-reset the board
+from its friendly REPL so boot.py and main.py run. Everything that can be checked (board,
+config, compile, port, mpy version) is checked before the first byte is written."""
 
 import os
 import re
@@ -12,13 +14,13 @@ import threading
 import time
 from pathlib import Path
 
-from .. import boards
+from .. import boards, connect
 from ..errors import CliError
-from ..paths import BUILD, FIRMWARE, ROOT, tool
+from ..paths import BUILD, tool
+from ..project import find, shown
 from ..transport import open_port, raw_eval, restart
 from .image import files_for
 
-REQUIREMENTS = FIRMWARE / "requirements.txt"
 AS_SOURCE = {"/boot.py", "/main.py"}  # a board runs only these two, and only as source
 COPY_S = 600.0
 MIP_S = 300.0
@@ -30,38 +32,69 @@ for d in {!r}:
     except OSError:
         pass
 """
-# A .py beside a .mpy of the same name wins the import (py/builtinimport.c), so stale twins go.
-REMOVE_TWINS = """import os
-for p in {!r}:
-    try:
-        os.remove(p)
-        print('removed', p)
-    except OSError:
-        pass
+# The board holds exactly the project: code and config of an earlier firmware go (a .py beside
+# a .mpy of the same name would win the import), data stays unless clean. The black box and
+# the OTA state stay; the OTA module area goes back to the deployed version (slot 0).
+CLEAN = """import os
+keep = set({keep!r})
+def gone(p):
+    os.remove(p)
+    print('removed', p)
+def walk(d, every):
+    for e in list(os.ilistdir(d or '/')):
+        p = d + '/' + e[0]
+        if e[1] & 0x4000:
+            if p != '/.outstack':
+                walk(p, every)
+                try:
+                    os.rmdir(p)
+                except OSError:
+                    pass
+        elif p in keep:
+            pass
+        elif every or p.endswith('.py') or p.endswith('.mpy') or p == '/config.json':
+            gone(p)
+        else:
+            print('kept', p)
+walk('', {clean!r})
+try:
+    walk('/.outstack/ota/slot', True)
+    os.rmdir('/.outstack/ota/slot')
+except OSError:
+    pass
+try:
+    gone('/.outstack/ota/current')
+except OSError:
+    pass
 """
 
 
 def run(args):
     started = time.monotonic()
-    boards.load(args.board)
-    files = files_for(args.board, args.config, packages=False)  # mip brings the packages
-    packages = [] if args.no_mip else requirements()
-    board_mpy = probe(args.port)
-    files = files + install_packages(args.port, packages)
-    staged = stage(files, args.board, args.source)
-    check_mpy(staged, board_mpy, args.port)
-    report = copy(args.port, staged)
-    restart(args.port)
+    project = find(args.project)
+    board = args.board or project.deploy_board
+    boards.load(board)
+    port = connect.usb(project, args.port)
+    files = files_for(project, board, args.config, packages=False)  # mip brings the packages
+    packages = [] if args.no_mip else requirements(project.requirements)
+    staged = stage(files, board, args.source, out=project.build / f"deploy-{board}")
+    board_mpy = probe(port)
+    check_mpy(staged, board_mpy, port)
+    extra, installed = install_packages(port, packages, project.requirements)
+    staged += stage(extra, board, args.source, out=project.build / f"deploy-{board}-packages")
+    report = copy(port, staged, installed, args.clean)
+    restart(port)
     size = sum(path.stat().st_size for path, _ in staged)
-    print(f"deployed {len(staged)} files, {size} bytes ({len(report.copied)} copied, "
-          f"{len(report.same)} up to date) to {args.board} on {args.port} "
-          f"in {time.monotonic() - started:.1f} s")
+    print(f"deployed project {project.name!r}: {len(staged)} files, {size} bytes "
+          f"({len(report.copied)} copied, {len(report.same)} up to date, "
+          f"{len(report.removed)} removed, {len(report.kept)} data files kept) to {board} on "
+          f"{port} in {time.monotonic() - started:.1f} s")
 
 
 # ----- the build: build/deploy-BOARD/ mirrors the board's filesystem ---------------------
-def requirements(path=None) -> list[str]:
+def requirements(path) -> list[str]:
     """micropython-lib package names, one a line; '#' starts a comment."""
-    path = Path(path or REQUIREMENTS)
+    path = Path(path)
     if not path.is_file():
         return []
     lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
@@ -70,7 +103,7 @@ def requirements(path=None) -> list[str]:
 
 def stage(files, board: str, source=False, out: Path | None = None) -> list[tuple[Path, str]]:
     """Compile (or copy, for --source) each (host file, board path) into `out`."""
-    out = Path(out or BUILD / f"deploy-{board}")
+    out = Path(out or BUILD / f"stage-{board}")
     shutil.rmtree(out, ignore_errors=True)
     march = boards.load(board)["ARCH"]
     return [_stage_one(Path(src), dest, out, march, source) for src, dest in files]
@@ -89,11 +122,41 @@ def _stage_one(src: Path, dest: str, out: Path, march: str, source: bool):
 
 
 def compile_mpy(src: Path, target: Path, march: str, name: str) -> None:
-    """mpy-cross one file; `name` is what tracebacks on the board will call it."""
+    """mpy-cross one file; `name` is what tracebacks on the board will call it. Results are
+    kept by the hash of what made them, so an unchanged module is not compiled again."""
+    cached = _cache_path(src, march, name)
+    if cached.is_file():
+        shutil.copyfile(cached, target)
+        return
     out = subprocess.run([tool("mpy-cross"), f"-march={march}", "-s", name, "-o", str(target),
                           str(src)], capture_output=True, text=True)
     if out.returncode != 0:
         raise CliError(_compile_error(src, out.stderr + out.stdout))
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_name(f"{cached.name}.{os.getpid()}")
+    shutil.copyfile(target, tmp)
+    os.replace(tmp, cached)
+
+
+def _cache_path(src: Path, march: str, name: str) -> Path:
+    import hashlib
+
+    h = hashlib.sha256(Path(src).read_bytes())
+    h.update(f"\0{march}\0{name}\0{_mpy_cross_id()}".encode())
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "outstack" / "mpy" / h.hexdigest()[:2] / h.hexdigest()
+
+
+_MPY_CROSS: list[str] = []
+
+
+def _mpy_cross_id() -> str:
+    """Which mpy-cross compiles: its path and its version line (asked once per process)."""
+    if not _MPY_CROSS:
+        exe = tool("mpy-cross")
+        said = subprocess.run([exe, "--version"], capture_output=True, text=True)
+        _MPY_CROSS.append(f"{exe} {said.stdout.strip()}")
+    return _MPY_CROSS[0]
 
 
 def _compile_error(src: Path, said: str) -> str:
@@ -104,8 +167,7 @@ def _compile_error(src: Path, said: str) -> str:
 
 
 def _shown(path: Path) -> str:
-    path = Path(path).resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+    return shown(path)
 
 
 def probe(port: str) -> int:
@@ -160,20 +222,22 @@ def _check_reached(port: str, said: str) -> None:
                        f"raw REPL")
 
 
-def install_packages(port: str, names: list[str]) -> list[tuple[str, str]]:
+def install_packages(port: str, names: list[str], listed: Path):
     """mip-install each package on the board; where the board has no network, take the
-    package's PyPI release instead (copied with the firmware: the files returned)."""
+    package's PyPI release instead. (files to copy with the firmware, board paths mip wrote)."""
     from .. import mlib
 
     extra: list[tuple[str, str]] = []
+    installed: list[str] = []
     missing = []
     for name in names:
         print(f"mip install {name}")
-        said = mpremote(port, ["mip", "install", name], feed=lambda line: None, timeout=MIP_S)
+        said = mpremote(port, ["mip", "install", name], feed=lambda line: _mip_line(line, installed),
+                        timeout=MIP_S)
         if not said:
             continue
         if "Package not found" in said:
-            raise CliError(_mip_error(port, [name], said))
+            raise CliError(_mip_error(port, [name], said, listed))
         got = mlib.files([name], quiet=True)
         if got:
             print(f"  the board has no network for mip: {name} copied from its PyPI release "
@@ -182,29 +246,36 @@ def install_packages(port: str, names: list[str]) -> list[tuple[str, str]]:
         else:
             missing.append((name, said))
     if missing:
-        raise CliError(_mip_error(port, [n for n, _ in missing], missing[0][1]))
-    return extra
+        raise CliError(_mip_error(port, [n for n, _ in missing], missing[0][1], listed))
+    return extra, installed
 
 
-def _mip_error(port: str, left: list[str], said: str) -> str:
+def _mip_line(line: str, installed: list[str]) -> None:
+    # mpremote mip says "Installing: /lib/x.mpy" (or "Exists: ...") for each file it puts there
+    for head in ("Installing: ", "Exists: "):
+        if line.startswith(head):
+            installed.append(line[len(head):].strip())
+
+
+def _mip_error(port: str, left: list[str], said: str, listed: Path) -> str:
     if "Package not found" in said:
-        return f"micropython-lib has no package '{left[0]}' ({_shown(REQUIREMENTS)}): {said}"
+        return f"micropython-lib has no package '{left[0]}' ({_shown(listed)}): {said}"
     return (f"could not install micropython-lib packages {', '.join(left)}: no network? "
             f"(mpremote: {said}); the firmware was not copied. Install them from a machine "
             f"with internet: `mpremote connect {port} mip install {' '.join(left)}` (--target "
             f"/lib picks the folder), then deploy again with --no-mip; or freeze them into the "
-            f"firmware (manifest.py requires everything in {_shown(REQUIREMENTS)})")
+            f"firmware (manifest.py requires everything in {_shown(listed)})")
 
 
-def copy(port: str, staged) -> "CopyReport":
+def copy(port: str, staged, installed=(), clean=False) -> "CopyReport":
     """One mpremote run: make folders, copy each file (unchanged ones are skipped by hash),
-    then remove the other-suffix twin of each file (.py beside .mpy and back)."""
+    then remove what is not the project's (see CLEAN)."""
     dests = [dest for _, dest in staged]
     dirs = sorted({dest[:i] for dest in dests for i in _slashes(dest)})
     args = ["exec", MKDIRS.format(dirs)]
     for path, dest in staged:
         args += ["+", "fs", "cp", str(path), ":" + dest]
-    args += ["+", "exec", REMOVE_TWINS.format([_twin(d) for d in dests if _twin(d)])]
+    args += ["+", "exec", CLEAN.format(keep=sorted(set(dests) | set(installed)), clean=clean)]
     report = CopyReport({dest: path.stat().st_size for path, dest in staged})
     print(f"copying {len(staged)} files to {port}")
     said = mpremote(port, args, feed=report.feed)
@@ -219,12 +290,6 @@ def _slashes(path: str) -> list[int]:
     return [i for i, c in enumerate(path) if c == "/" and i > 0]
 
 
-def _twin(dest: str) -> str | None:
-    if dest.endswith(".mpy"):
-        return dest[:-4] + ".py"
-    return dest[:-3] + ".mpy" if dest.endswith(".py") else None
-
-
 class CopyReport:
     """Turns mpremote's `cp SRC :DEST` / `Up to date: DEST` lines into one line per file."""
 
@@ -233,6 +298,8 @@ class CopyReport:
         self.pending: str | None = None
         self.copied: list[str] = []
         self.same: list[str] = []
+        self.removed: list[str] = []
+        self.kept: list[str] = []
 
     def feed(self, line: str) -> None:
         if line.startswith("Up to date: "):
@@ -244,7 +311,11 @@ class CopyReport:
         if line.startswith("cp ") and " :" in line:
             self.pending = line.rsplit(" :", 1)[1]
         elif line.startswith("removed "):
-            print(f"  removed {line[8:]} (stale twin)")
+            self.removed.append(line[8:])
+            print(f"  removed {line[8:]} (not in the project)")
+        elif line.startswith("kept "):
+            self.kept.append(line[5:])
+            print(f"  kept    {line[5:]} (data, not in the project: --clean removes it)")
         elif line.strip():
             print(f"  {line}")
 

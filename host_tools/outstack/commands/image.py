@@ -4,27 +4,49 @@ from pathlib import Path
 
 from .. import image
 from ..config import stage_config
+from ..project import Project, find
 
 
-def files_for(board: str, config: str | None, packages: bool = True):
-    files = image.layout(board, packages=packages)
-    if config:
-        files = [f for f in files if f[1] != "/config.json"]
-        files.append((str(stage_config(config, board)), "/config.json"))
+def files_for(project: Project, board: str, config: str | None = None,
+              packages: bool = True) -> list[tuple[str, str]]:
+    """What goes on the board: the project's firmware (its config.json, or `config`, with the
+    project's trusted OTA keys added), the framework, board facts, and the packages."""
+    files = [f for f in image.layout(board, project.firmware, packages=packages)
+             if f[1] != "/config.json"]
+    source = Path(config) if config else project.config
+    if source.is_file() or config:
+        staged = stage_config(source, board, project.trusted_keys(), project.ota_server)
+        files.append((str(staged), "/config.json"))
     return files
 
 
+def build(project: Project, path: Path, board: str, config: str | None = None,
+          source: bool = False) -> str:
+    """A fresh image of the project: modules compiled to .mpy for the board, as deploy does."""
+    from .deploy import stage
+
+    files = files_for(project, board, config)
+    staged = stage(files, board, source, out=project.build / f"image-{board}")
+    return image.build(path, board, [(str(p), dest) for p, dest in staged])
+
+
+def default_image(project: Project, board: str) -> Path:
+    return project.build / f"flash-{board}.img"
+
+
 def run(args):
-    path = Path(args.image)
+    project = find(args.project) if args.action == "build" or not args.image else None
+    board = args.board or (project.board if project else "unix")
+    path = Path(args.image) if args.image else default_image(project, board)
     if args.action == "build":
-        print(f"{path}: {image.build(path, args.board, files_for(args.board, args.config))}")
+        print(f"{path}: {build(project, path, board, args.config, args.source)}")
     elif args.action == "check":
-        image.check(path, args.board)
-        print(f"{path}: mounts, {args.board} geometry")
+        image.check(path, board)
+        print(f"{path}: mounts, {board} geometry")
     elif args.action == "ls":
-        fs = image.open_fs(path, args.board)
+        fs = image.open_fs(path, board)
         for top, _dirs, names in fs.walk("/"):
             for name in names:
                 print(f"{top.rstrip('/')}/{name}")
     else:
-        print(image.read_file(path, args.board, args.path or "/").decode(errors="replace"), end="")
+        print(image.read_file(path, board, args.path or "/").decode(errors="replace"), end="")

@@ -39,7 +39,7 @@ def pack(args):
     key = _signing_key(args)
     board, seq = _board(args.board), _number(args.seq, "--seq")
     framework = _version(args.min_framework or P.framework_version(), "--min-framework")
-    srcs = P.sources(args.modules)
+    srcs = P.sources(args.modules, firmware=_firmware())
     deps = P.parse_depends(args.depends, {s.name for s in srcs})
     entries, blobs = P.build_modules(srcs, board, args.source, _version(args.module_version,
                                      "--module-version"), deps, not args.no_compress)
@@ -49,6 +49,16 @@ def pack(args):
     _report(args.out, box, f"signed by key {box.kid.hex()}" if key else "unsigned")
     if key is None:
         _unsigned_help(args.out, box.manifest, args.manifest_out)
+
+
+def _firmware():
+    """The firmware folder of the project here, if there is one (names modules by path)."""
+    from ..project import find
+
+    try:
+        return find().firmware
+    except CliError:
+        return None
 
 
 def sign(args):

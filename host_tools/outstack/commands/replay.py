@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .. import image
 from ..errors import CliError
-from ..paths import FIRMWARE
+from ..project import find
 
 DRIVER = "from outstack.debug.replay import main\nmain()\n"
 
@@ -26,7 +26,7 @@ def run(args):
     if "msgs" not in rec:
         raise CliError(f"the crash record of {name!r} holds no messages: switch recording on "
                        f"(`outstack console --port PORT record {name} 256`) and let it crash again")
-    firmware = Path(args.firmware) if args.firmware else FIRMWARE
+    firmware = Path(args.firmware) if args.firmware else find(args.project).firmware
     if not firmware.is_dir():
         raise CliError(f"firmware folder {firmware} does not exist")
     n = len(rec["msgs"])

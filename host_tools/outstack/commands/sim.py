@@ -11,23 +11,32 @@ from pathlib import Path
 
 from .. import boards
 from ..errors import CliError
-from ..paths import BUILD
+from ..connect import announce, withdraw
+from ..project import find
 from ..sim.board import VirtualBoard, lock_path
-from .image import files_for
 
 LEAVE = 0x1D  # Ctrl-]
 SHOWN = {"wdt-reset", "reset", "power-off", "crash", "halted"}
 
 
-def _image(args) -> Path:
-    path = Path(args.image) if args.image else BUILD / f"flash-{args.board}.img"
+def _image(args):
+    """(image to boot, its project): IMAGE as it is, or the project's (built when --fresh or
+    missing)."""
     if args.config and not args.fresh:
         raise CliError("--config is written into a fresh image: add --fresh")
-    if args.fresh:
-        from .. import image
+    if args.image and not args.fresh:
+        args.board = args.board or "unix"
+        return Path(args.image), None
+    from .image import build, default_image
 
-        image.build(path, args.board, files_for(args.board, args.config))
-    return path
+    project = find(args.project)
+    args.board = args.board or project.board
+    path = Path(args.image) if args.image else default_image(project, args.board)
+    if args.fresh or not path.exists():
+        _say(sys.stdout.buffer, f"building {path} from {project.shown(project.firmware)} "
+                                f"(project {project.name!r})")
+        build(project, path, args.board, args.config)
+    return path, project
 
 
 def _wifi(args):
@@ -53,9 +62,11 @@ def _link(path: str, target: str):
 
 
 def run(args):
-    boards.load(args.board)
+    if args.board:
+        boards.load(args.board)
     wifi = _wifi(args)
-    board = VirtualBoard(_image(args), args.board, uart_baud=args.uart_baud,
+    img, project = _image(args)
+    board = VirtualBoard(img, args.board, uart_baud=args.uart_baud,
                          usb_baud=args.usb_baud or None, wifi=wifi)
     attach = sys.stdin.isatty() and not args.no_attach
     out = sys.stdout.buffer
@@ -64,6 +75,8 @@ def run(args):
     board.event_hooks.append(lambda ev: ev.kind in SHOWN and _say(out, f"{ev.kind}: {ev.detail}"))
     board.start()
     held = _link(args.link, board.usb_port) if args.link else None
+    running = announce(project, {"board": args.board, "usb": board.usb_port,
+                                 "uart": board.uart_port, "image": str(board.image)})
     _say(out, f"virtual board '{args.board}' on {board.image}")
     _say(out, f"USB REPL: {board.usb_port}   (mpremote connect {board.usb_port})")
     _say(out, f"UART1:    {board.uart_port}   ({args.uart_baud} baud 8N1)")
@@ -74,6 +87,7 @@ def run(args):
         else:
             _wait_for_signal()
     finally:
+        withdraw(running)
         board.stop()
         if held:
             Path(args.link).unlink(missing_ok=True)

@@ -1,7 +1,8 @@
 """Building an update package: module files -> compiled (or source) bytes -> zlib blobs ->
 a manifest that names each module, its version, length and SHA-256 -> signed container.
 
-Which module a file is: its path under firmware/ (firmware/app/sensor.py is `app.sensor`, at
+Which module a file is: its path under the project's firmware folder (firmware/app/sensor.py
+is `app.sensor`, at
 /app/sensor.mpy on the board), or say it: `some/file.py=app/sensor.py`. Only modules inside
 the board's module area (/app) can be updated."""
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from .. import boards
 from ..errors import CliError
-from ..paths import FIRMWARE, LIB
+from ..paths import LIB
 from . import keys
 from .container import Container, manifest_bytes
 
@@ -40,8 +41,9 @@ def framework_version() -> str:
     return re.search(r'__version__ = "(.+)"', (LIB / "outstack/__init__.py").read_text())[1]
 
 
-def sources(specs: list[str], area: str = AREA) -> list[Source]:
-    out = [_source(spec, area) for spec in specs]
+def sources(specs: list[str], area: str = AREA, firmware: Path | None = None) -> list[Source]:
+    """The module files to pack; `firmware` (the project's) tells a file's module name."""
+    out = [_source(spec, area, firmware) for spec in specs]
     seen: dict[str, str] = {}
     for s in out:
         if s.name in seen:
@@ -50,14 +52,14 @@ def sources(specs: list[str], area: str = AREA) -> list[Source]:
     return out
 
 
-def _source(spec: str, area: str) -> Source:
+def _source(spec: str, area: str, firmware: Path | None) -> Source:
     path, rel = spec, None
     if "=" in spec and spec.rsplit("=", 1)[1].endswith(".py"):
         path, rel = spec.rsplit("=", 1)
     host = Path(path)
     if not host.is_file():
         raise CliError(f"module file {path} does not exist")
-    rel = rel or _rel_in_firmware(host)
+    rel = rel or _rel_in_firmware(host, firmware)
     parts = rel.split("/")
     if (not rel.startswith(area.strip("/") + "/") or not rel.endswith(".py")
             or not all(NAME.match(p) for p in [*parts[:-1], parts[-1][:-3]])):
@@ -66,11 +68,12 @@ def _source(spec: str, area: str) -> Source:
     return Source(host, rel)
 
 
-def _rel_in_firmware(host: Path) -> str:
+def _rel_in_firmware(host: Path, firmware: Path | None) -> str:
     full = host.resolve()
-    if full.is_relative_to(FIRMWARE.resolve()):
-        return full.relative_to(FIRMWARE.resolve()).as_posix()
-    raise CliError(f"cannot tell which module {host} is: it is not under firmware/; name it as "
+    if firmware is not None and full.is_relative_to(firmware.resolve()):
+        return full.relative_to(firmware.resolve()).as_posix()
+    where = "the project's firmware folder" if firmware else "a project's firmware folder"
+    raise CliError(f"cannot tell which module {host} is: it is not under {where}; name it as "
                    f"{host}=app/NAME.py")
 
 

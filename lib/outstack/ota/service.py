@@ -1,7 +1,7 @@
 # The OTA server: takes pushes on UART1 and, when configured, on a TCP port (Wi-Fi), one at
 # a time (a second push is told BUSY), verifies each package and installs it live.
 # Config: {"keys": [{"n": "<hex>"}], "uart": true, "baud": 115200, "tcp_port": 0,
-#          "max_size": 1048576, "modules": ["app.*"], "console": true}. Needs the "ota" right
+#          "max_size": 1048576, "modules": ["app.*"], "console": true, "health_ms": 3000}. Needs the "ota" right
 # (and "debug" for the console on its link); essential.
 import asyncio
 import os
@@ -22,8 +22,12 @@ class OtaServer(Server):
         self.keys = None
 
     async def run(self):
-        if self.config.get("tcp_port"):
-            self.listener = await asyncio.start_server(self._tcp, "0.0.0.0", self.config["tcp_port"])
+        port = self.config.get("tcp_port")
+        if port:
+            try:
+                self.listener = await asyncio.start_server(self._tcp, "0.0.0.0", port)
+            except OSError as e:  # taken (two virtual boards on one host): UART1 still serves
+                print("outstack: %s: TCP port %d not available (%r): UART1 only" % (self.name, port, e))
         if self.config.get("uart", True):
             await self._uart()
         else:
@@ -91,6 +95,7 @@ class OtaServer(Server):
                 crashlog.save_sealed(STATE, state)
 
             said = await install.install(self.right("ota"), m["seq"], [(x.rel, x) for x in mods],
+                                         self.config.get("health_ms", install.HEALTH_MS),
                                          staged=staged)
         if said.startswith("installed"):
             for x in mods:

@@ -43,3 +43,9 @@ def test_trace_bench_runs_on_a_virtual_board(make_board):
     out = mpremote(vb.usb_port, "exec", "BENCH_SHORT=1", "run", str(ROOT / "bench/trace.py"),
                    timeout=300).stdout
     assert "recording on" in out and "tracing on" in out, out
+
+
+def test_dev_bench_runs():
+    out = _run("bench/dev.py", "--short")
+    assert "outstack dev over UART1" in out and "outstack dev over TCP" in out, out
+    assert "mpremote fs cp + soft reset" in out

@@ -156,6 +156,10 @@ def _sim_args(p):
     p.add_argument("--link", help="also make PATH a symlink to the USB REPL pty")
     p.add_argument("--no-attach", action="store_true",
                    help="do not attach this terminal; run until interrupted")
+    p.add_argument("--detach", action="store_true",
+                   help="run the board in the background and return once it is up")
+    p.add_argument("--stop", action="store_true",
+                   help="switch off this project's board started with --detach")
 
 
 def _image_args(p):
@@ -230,8 +234,8 @@ def _where(args) -> None:
         args.port = connect.usb(find(args.project), None)
     elif args.command == "replay" and not args.port and not args.record:
         args.port = connect.usb(find(args.project), None)
-    elif (args.command == "ota" and getattr(args, "action", None) in ("push", "status")
-          and not args.port and not args.host):
+    elif (args.command == "ota" and getattr(args, "action", None) in ("push", "status", "rollback")
+          and not args.port and not args.host and not getattr(args, "out", None)):
         spec, _ = connect.link(find(getattr(args, "project", None)), None, "unix")
         host, sep, port = spec.rpartition(":")
         if sep and port.isdigit() and not spec.startswith("/"):

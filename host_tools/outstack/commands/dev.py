@@ -36,7 +36,13 @@ def run(args):
     project = find(args.project)
     key = _key(project, args.key)
     link, board = connect.link(project, args.port, args.board)
-    loop = DevLoop(project, key, link, board, args.baud, args.source)
+    sim = connect.running(project)
+    baseline = None
+    if sim and link == sim.get("uart"):  # what the virtual board's image was built from
+        from .image import sources_file
+
+        baseline = sources_file(Path(sim["image"]))
+    loop = DevLoop(project, key, link, board, args.baud, args.source, baseline)
     seq = loop.start()
     print(f"[dev] watching {project.shown(project.firmware)}; pushing to {link} as {board} "
           f"(board's last update: {seq}); Ctrl-C stops")
@@ -74,10 +80,16 @@ class Result:
 
 
 class DevLoop:
-    def __init__(self, project: Project, key, link: str, board: str, baud=115200, source=False):
+    def __init__(self, project: Project, key, link: str, board: str, baud=115200, source=False,
+                 baseline: Path | None = None):
         self.project, self.key, self.link, self.board = project, key, link, board
         self.baud, self.source = baud, source
+        self.baseline = baseline if baseline and baseline.is_file() else None
         self.seen = _scan(project.firmware, {})
+        if self.baseline:  # the board runs these: what differs now is pushed at once
+            import json
+
+            self.seen = {rel: (0.0, h) for rel, h in json.loads(self.baseline.read_text()).items()}
         self.seq = 0
         self.results: list[Result] = []
 
@@ -133,10 +145,21 @@ class DevLoop:
         names = ", ".join(sorted(mods))
         if ok:
             print(f"[dev] {names}: {verdict}; serving {took:.2f} s after the save")
+            self._remember(mods)
         else:
             print(f"[dev] {names}: {verdict}")
             self._show_traceback(verdict)
         return True
+
+    def _remember(self, mods) -> None:
+        """The board runs these now: a restarted `outstack dev` does not push them again."""
+        if not self.baseline:
+            return
+        import json
+
+        known = json.loads(self.baseline.read_text())
+        known.update({rel: self.seen[rel][1] for rel in mods if rel in self.seen})
+        self.baseline.write_text(json.dumps(known, indent=0))
 
     def _package(self, rels: list[str]) -> bytes:
         from ..ota import pack as P

@@ -27,7 +27,25 @@ def build(project: Project, path: Path, board: str, config: str | None = None,
 
     files = files_for(project, board, config)
     staged = stage(files, board, source, out=project.build / f"image-{board}")
-    return image.build(path, board, [(str(p), dest) for p, dest in staged])
+    said = image.build(path, board, [(str(p), dest) for p, dest in staged])
+    write_sources(path, project)
+    return said
+
+
+def sources_file(path: Path) -> Path:
+    """Beside an image: the hashes of the firmware sources it was built from (`outstack dev`
+    pushes at once what was edited since, even before it was started)."""
+    return Path(str(path) + ".sources.json")
+
+
+def write_sources(path: Path, project: Project) -> None:
+    import hashlib
+    import json
+
+    top = project.firmware
+    hashes = {p.relative_to(top).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+              for p in sorted(top.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
+    sources_file(path).write_text(json.dumps(hashes, indent=0))
 
 
 def default_image(project: Project, board: str) -> Path:

@@ -201,7 +201,7 @@ def push(args):
     sent = len(data) - sender.resumed_from
     print(f"sent {sent} bytes in {took:.1f} s ({sent / took:.0f} B/s)")
     print(f"board: {said}")
-    if not said.startswith(("installed", "received")):
+    if not said.startswith(("installed", "received", "accepted")):
         raise CliError(f"the board did not install {args.package}: {said}")
 
 

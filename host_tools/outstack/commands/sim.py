@@ -62,6 +62,10 @@ def _link(path: str, target: str):
 
 
 def run(args):
+    if args.stop:
+        return _stop(args)
+    if args.detach:
+        return _detach(args)
     if args.board:
         boards.load(args.board)
     wifi = _wifi(args)
@@ -74,6 +78,10 @@ def run(args):
     board.listeners.append(lambda data: (out.write(hide(data)), out.flush()))
     board.event_hooks.append(lambda ev: ev.kind in SHOWN and _say(out, f"{ev.kind}: {ev.detail}"))
     board.start()
+    try:
+        board.wait_for("booted", timeout=30)
+    except TimeoutError:
+        pass  # a firmware that never boots is still a board to look at (its output says why)
     held = _link(args.link, board.usb_port) if args.link else None
     running = announce(project, {"board": args.board, "usb": board.usb_port,
                                  "uart": board.uart_port, "image": str(board.image)})
@@ -93,6 +101,59 @@ def run(args):
             Path(args.link).unlink(missing_ok=True)
             held.close()
     return 1 if board.state == "halted" else 0
+
+
+def _detach(args) -> int:
+    """Start the board in a process of its own and return once it is up (`--stop` ends it)."""
+    import subprocess
+    import time
+
+    from ..connect import running as running_sim
+
+    project = find(args.project)
+    if running_sim(project):
+        raise CliError(f"a virtual board of project {project.name!r} is already running: "
+                       f"`outstack sim --stop` switches it off")
+    argv = [a for a in sys.argv[1:] if a != "--detach"] + ["--no-attach"]
+    project.build.mkdir(parents=True, exist_ok=True)
+    log = project.build / "sim.log"
+    with open(log, "wb") as out:
+        child = subprocess.Popen([sys.executable, "-m", "outstack.cli", *argv], stdout=out,
+                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 start_new_session=True, cwd=Path.cwd())
+    end = time.monotonic() + 120
+    while True:
+        info = running_sim(project)
+        if info and info.get("pid") == child.pid:
+            break
+        if child.poll() is not None or time.monotonic() > end:
+            child.kill()
+            said = log.read_text(errors="replace").strip().splitlines()
+            raise CliError(f"the virtual board did not start: {said[-1] if said else 'no output'}"
+                           f" (all of it in {log})")
+        time.sleep(0.05)
+    print(f"virtual board '{info['board']}' of project {project.name!r} is running "
+          f"(pid {child.pid}; output in {project.shown(log)})")
+    print(f"USB REPL: {info['usb']}   UART1: {info['uart']}")
+    print("`outstack sim --stop` switches it off")
+    return 0
+
+
+def _stop(args) -> int:
+    import time
+
+    from ..connect import running as running_sim
+
+    project = find(args.project)
+    info = running_sim(project)
+    if not info:
+        raise CliError(f"no virtual board of project {project.name!r} is running")
+    os.kill(int(info["pid"]), signal.SIGTERM)
+    end = time.monotonic() + 30
+    while running_sim(project) and time.monotonic() < end:
+        time.sleep(0.05)
+    print(f"virtual board of project {project.name!r} switched off")
+    return 0
 
 
 class HideConsole:

@@ -38,6 +38,7 @@ class System:
             cfg = self.defaults or {}
             self.top = self._tree(cfg)
         self.config = cfg
+        self._keep_errors()
         self.top.on_escalate = self.escalate
         self.top.start(self.kernel)
         self.kernel.start()
@@ -80,12 +81,25 @@ class System:
                       % (self.check.state["streak"], ", ".join(self.check.state["quarantine"])))
 
     def _tree(self, cfg):
-        specs = _config.select(_resolve(self.table), cfg)
+        said: list = []
+        specs = _config.select(_resolve(self.table), cfg, said)
         check = self.check
         st = check.state if check else {}
         safe = check.safe if check else False
         out = [s for s in specs if s.name not in st.get("quarantine", ()) and (s.essential or not safe)]
-        return Supervisor(out, name="top", **cfg.get("supervisor", {}))
+        top = Supervisor(out, name="top", **_config.supervisor(cfg, said))
+        for text in said:  # settings refused one by one: the firmware's values run instead
+            self._say("%s: %s" % (self.config_path, text))
+        return top
+
+    def _keep_errors(self):
+        # What was wrong with the config, for `outstack crashlog` after a reset too.
+        from outstack import crashlog, safemode
+
+        try:
+            crashlog.note_config(self.errors, safemode.boots)
+        except Exception as e:  # a full flash must not stop the boot
+            print("outstack: could not keep the config errors: %r" % e)
 
     def _arm_guard(self, cfg):
         ms = cfg.get("watchdog_ms")

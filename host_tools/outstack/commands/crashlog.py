@@ -77,5 +77,5 @@ def report(r) -> str:
     head = (f"  #{r.get('n')} boot {r.get('boot')}, up {r.get('uptime_ms', 0) / 1000:.1f} s: "
             f"{r.get('server')} crashed: {r.get('error')} (restarts so far {r.get('restarts')})")
     if r.get("off"):
-        head += f"; {r['off']}"
+        head += "; stopped, not restarted: a config error"
     return "\n".join([head] + [f"      {line}" for line in (r.get("tb") or "").splitlines()])

@@ -65,6 +65,31 @@ def select(table, cfg, errors=None):
     return specs
 
 
+_NUMBERS = {"watchdog_ms": (0, 1 << 30), "runaway_ms": (0, 1 << 30), "audit_ms": (1, 1 << 30)}
+_SAFE = {"crashes": (1, 1000), "window_ms": (1, 1 << 30)}
+
+
+def board(cfg, said):
+    """The config with its board-wide settings checked: a bad one is said and dropped, so
+    the firmware's default (no watchdog, safe mode after 3 crash-resets, ...) runs."""
+    out = dict(cfg)
+    for key in _NUMBERS:
+        if key in out:
+            why = check_field(_NUMBERS, key, out[key])
+            if why:
+                said.append("%s; running the built-in default" % why)
+                del out[key]
+    safe = out.get("safe_mode")
+    if safe is not None:
+        bad = [k for k in safe if k not in _SAFE or check_field(_SAFE, k, safe[k])] if \
+            isinstance(safe, dict) else None
+        if bad is None or bad:
+            said.append("safe_mode must be {\"crashes\": 1..1000, \"window_ms\": ms}, not %r; "
+                        "running the built-in defaults" % (safe,))
+            del out["safe_mode"]
+    return out
+
+
 def supervisor(cfg, said):
     """The top supervisor's settings from the config's "supervisor" object, checked."""
     got = cfg.get("supervisor") or {}
@@ -132,12 +157,12 @@ def _configured(spec, wanted, said):
         why = _setting(spec, sup, cfg, key, value)
         if why:
             said.append(why)
+        elif sup is None and (key in cfg or key not in SERVER_FIELDS):
+            cfg[key] = value  # for init: the firmware's own setting wins over a field's name
         elif key in SUPERVISOR_FIELDS:
             sup_fields[key] = value
-        elif key in SERVER_FIELDS:
-            fields[key] = value
         else:
-            cfg[key] = value
+            fields[key] = value
     if on is False:
         return None
     if sup is not None:
@@ -152,6 +177,8 @@ def _setting(spec, sup, cfg, key, value):
         if key == "restart":
             return _field(spec.name, key, value, SERVER_FIELDS)
         return _field(spec.name, key, value, SUPERVISOR_FIELDS)
+    if key in cfg:  # a setting of the firmware's own (the demo's sensor has a period_ms)
+        return _type_error(spec.name, cfg, key, value)
     if key in SUPERVISOR_FIELDS:
         return ("%r: %s is a supervisor's setting, and %r is a server; ignored"
                 % (spec.name, key, spec.name))

@@ -48,8 +48,12 @@ class Supervisor:
     def configure(self, specs, fields):
         """Run `specs` (the firmware's, configured) with the firmware's settings overlaid by
         `fields` (checked by outstack.config); before start() only."""
-        for key, value in self.base.items():
-            setattr(self, key, fields.get(key, value))
+        base = self.base
+        self.strategy = fields.get("strategy", base["strategy"])
+        self.intensity = fields.get("intensity", base["intensity"])
+        self.period_ms = fields.get("period_ms", base["period_ms"])
+        self.backoff_ms = fields.get("backoff_ms", base["backoff_ms"])
+        self.backoff_max_ms = fields.get("backoff_max_ms", base["backoff_max_ms"])
         self.children = [Child(s) for s in order(specs)]
 
     # ----- lifetime --------------------------------------------------------------------

@@ -30,6 +30,10 @@ class System:
         cfg, err = _config.load(self.config_path, self.defaults)
         if err:
             self._say(err)
+        said: list = []
+        cfg = _config.board(cfg, said)
+        for text in said:
+            self._say("%s: %s" % (self.config_path, text))
         self._check_boot(cfg)
         try:
             self.top = self._tree(cfg)
@@ -38,11 +42,11 @@ class System:
             cfg = self.defaults or {}
             self.top = self._tree(cfg)
         self.config = cfg
-        self._keep_errors()
         self.top.on_escalate = self.escalate
         self.top.start(self.kernel)
         self.kernel.start()
         self._arm_guard(cfg)
+        self._keep_errors()
         if any(p.spec.mem_limit for p in self.kernel.names.values()):
             asyncio.create_task(self._audit(cfg.get("audit_ms", 1000)))
         return self
@@ -107,7 +111,11 @@ class System:
             return
         from outstack.guard import Guard
 
-        self.guard = Guard(self.kernel, ms, cfg.get("runaway_ms", 0), self._runaway)
+        try:
+            self.guard = Guard(self.kernel, ms, cfg.get("runaway_ms", 0), self._runaway)
+        except ValueError as e:  # above the board's limit: said, never a boot that stops
+            self._say("%s: %s; the watchdog stays off" % (self.config_path, e))
+            return
         asyncio.create_task(self.guard.run())
         window = self.check.window_ms if self.check else 0
         if window:

@@ -140,3 +140,25 @@ async def test_the_config_errors_are_kept_for_the_crash_log():
     assert warn is None and kept["errors"] == s.errors, (kept, s.errors)
     await boot({})
     assert crashlog.load_sealed(crashlog.CONFIG_ERRORS) == (None, None)  # a good config: gone
+
+
+async def test_bad_board_settings_are_said_and_the_board_boots_without_them():
+    s = await boot({"watchdog_ms": 100000000, "runaway_ms": "soon", "audit_ms": 0,
+                    "safe_mode": {"crashes": 0}})
+    assert running(s) == ["a", "b", "x", "y"]
+    assert s.guard is None  # the watchdog above the board's limit stays off, said
+    for needle in ("watchdog timeout 100000000 ms is above", "runaway_ms must be a whole number",
+                   "audit_ms must be 1..", "safe_mode must be"):
+        assert len([e for e in s.errors if needle in e]) == 1, (needle, s.errors)
+    assert len(s.errors) == 4, s.errors
+
+
+async def test_a_setting_of_the_firmware_named_like_a_field_goes_to_init():
+    # The table's own setting wins: a server with a period_ms of its own gets it in init.
+    tbl = {"t": {"factory": S, "config": {"period_ms": 500, "priority": "low"}}}
+    s = await boot({"servers": {"t": {"period_ms": 50, "priority": "high"}}}, tbl)
+    assert s.errors == [], s.errors
+    c = s.kernel.client("t")
+    await c.call("cfg")
+    assert c.value == {"period_ms": 50, "priority": "high"}
+    assert s.kernel.names["t"].priority == 1

@@ -70,6 +70,7 @@ async def write_sealed(path, body, every=1):
                 f.write(piece)
                 if i % every == 0:
                     await sleep_ms(0)
+        await sleep_ms(0)  # the close (flash program) and the rename are separate steps
         os.rename(path + ".new", path)
     except BaseException:
         _remove(path + ".new")

@@ -55,8 +55,11 @@ def say(rec):
 async def keep(rec):
     """Write `rec` as the newest report of the ring; on a full flash the oldest report
     makes room, once. Returns whether it was kept."""
+    from asyncio import sleep_ms
+
     global _next
     have = numbers()
+    await sleep_ms(0)  # each flash step (list, write, rename, remove) is one step of the loop
     if not _next:
         _next = (have[-1] if have else 0) + 1
     n = rec["n"] = _next
@@ -73,6 +76,7 @@ async def keep(rec):
             _remove(have.pop(0))
     for old in have:
         if old <= n - KEEP:
+            await sleep_ms(0)
             _remove(old)
     return True
 

@@ -136,3 +136,15 @@ def test_a_crash_with_nothing_recording_leaves_its_traceback_everywhere(make_boa
     assert head, out.stdout
     assert "boot 1" in lines[head[0]] and "in handle_call" in "\n".join(lines[head[0]:]), out.stdout
     assert "said at boot 2:" in out.stdout and BAD in out.stdout, out.stdout
+
+
+def test_crash_report_bench_runs_on_a_virtual_board(make_board):
+    from pathlib import Path
+
+    from tests.conftest import mpremote
+
+    vb = make_board(files={"/main.py": "print('bench board')\n"})
+    bench = Path(__file__).resolve().parents[2] / "bench" / "crash_report.py"
+    out = mpremote(vb.usb_port, "exec", "BENCH_SHORT=1", "run", str(bench), timeout=300).stdout
+    print(out)
+    assert "crash report: 3 written" in out and "longest loop wait" in out, out

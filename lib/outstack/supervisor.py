@@ -230,6 +230,8 @@ class Supervisor:
                 await self._stop(other, "restart of %r" % c.spec.name)
         for other in affected:
             if other.proc:
+                if other.proc.off is not None and other is not c:
+                    continue  # stopped for a config error: it stays stopped
                 other.proc.restarts += 1
             self._start(other)
 

@@ -206,3 +206,16 @@ def test_a_kept_timer_costs_a_few_words_not_the_kernel():
     s.subs = s._p.subs
     s.spec = s._p.spec
     assert size_of(s)[0] - before <= 60 * _W  # specs and subscriptions are shared too
+
+
+async def test_a_server_stopped_for_a_config_error_stays_stopped_when_its_siblings_restart():
+    reports.clear()
+    s = await boot({"gone": {"enabled": False}}, strategy="one_for_all", intensity=10)
+    p = s.kernel.names["caller"]
+    try:
+        await s.kernel.client("caller").call("use")
+    except errors.ServerCrashed:
+        pass
+    await until(lambda: p.off is not None)
+    await crash(s, "boom", "the others restart")  # one_for_all: every child but the stopped one
+    assert not p.alive and p.off is not None and s.escalated == []

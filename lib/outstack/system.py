@@ -91,7 +91,7 @@ class System:
         st = check.state if check else {}
         safe = check.safe if check else False
         out = [s for s in specs if s.name not in st.get("quarantine", ()) and (s.essential or not safe)]
-        top = Supervisor(out, name="top", **_config.supervisor(cfg, said))
+        top = Supervisor(_config.runnable(out, said), name="top", **_config.supervisor(cfg, said))
         for text in said:  # settings refused one by one: the firmware's values run instead
             self._say("%s: %s" % (self.config_path, text))
         return top

@@ -104,7 +104,7 @@ def test_config_errors_and_a_send_to_a_disabled_server_never_reset_the_board(mak
     assert resets(vb) == [] and len([e for e in vb.events if e.kind == "booted"]) == 1, vb.events
     assert "SAFE MODE" not in text(vb)
     shown = console(vb, "crashes")
-    assert f"config error: {BAD}" in shown, shown
+    assert f"said at boot: {BAD}" in shown, shown
     assert "server caller does not run: stopped: it sends to a server that does not run" in shown
     assert "caller crashed: NoSuchServer: no server is registered as 'extra'" in shown, shown
 

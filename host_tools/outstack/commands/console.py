@@ -182,7 +182,7 @@ def crashes(d) -> str:
     if reports:
         lines.append(f"last {len(reports)} crash report(s), newest first:")
         lines += [report(r) for r in reports]
-    lines += [f"config error: {text}" for text in d.get("boot_errors", [])]
+    lines += [f"said at boot: {text}" for text in d.get("boot_errors", [])]
     for name, why in sorted(d.get("off", {}).items()):
         lines.append(f"server {name} does not run: {why}")
     for name, rec in sorted(d["servers"].items()):

@@ -3,11 +3,35 @@
 # the file says "enabled": false, and a setting it cannot use is reported in one line
 # naming the server and the field while the firmware's value runs. A file that is not
 # JSON (or not an object) is reported and the built-in defaults run. Never a reset.
+# Needed once per boot: the System lets go of this module once the tree is built.
 import json
 from outstack.errors import ConfigError
-from outstack.spec import SERVER_FIELDS, SUPERVISOR_FIELDS, check_field
+from outstack.spec import STRATEGIES
 
 PATH = "/config.json"
+# Fields /config.json may set per server: name -> (least, most) for whole numbers, or the
+# choices. A wrong one is refused with its name; the firmware's value runs.
+SERVER_FIELDS = {"priority": (0, 3), "inbox": (1, 1024),
+                 "restart": ("permanent", "transient", "temporary"),
+                 "mem_limit": (0, 1 << 30), "watchdog_ms": (0, 1 << 30),
+                 "record": (0, 4096), "budget_us": (0, 1 << 30)}
+# ... and per supervisor (a nested one's `restart` is its spec's, as for a server)
+SUPERVISOR_FIELDS = {"strategy": STRATEGIES, "intensity": (0, 1000), "period_ms": (1, 1 << 30),
+                     "backoff_ms": (0, 60000), "backoff_max_ms": (0, 600000)}
+
+
+def check_field(fields, field, value):
+    """Why `value` cannot be `field` (one of `fields`), or None if it can."""
+    want = fields[field]
+    if isinstance(want[0], str):
+        if value not in want:
+            return "%s must be one of %s, not %r" % (field, ", ".join(want), value)
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        return "%s must be a whole number, not %r" % (field, value)
+    if not want[0] <= value <= want[1]:
+        return "%s must be %d..%d, not %r" % (field, want[0], want[1], value)
+    return None
 
 
 def load(path=PATH, defaults=None):

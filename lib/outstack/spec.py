@@ -4,28 +4,6 @@ from outstack.errors import ConfigError
 
 _RESTARTS = ("permanent", "transient", "temporary")
 STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
-# Fields /config.json may set per server: name -> (least, most) for whole numbers, or the
-# choices. A wrong one is refused with its name; the firmware's value runs.
-SERVER_FIELDS = {"priority": (0, 3), "inbox": (1, 1024), "restart": _RESTARTS,
-                 "mem_limit": (0, 1 << 30), "watchdog_ms": (0, 1 << 30),
-                 "record": (0, 4096), "budget_us": (0, 1 << 30)}
-# ... and per supervisor (a nested one's `restart` is its spec's, as for a server)
-SUPERVISOR_FIELDS = {"strategy": STRATEGIES, "intensity": (0, 1000), "period_ms": (1, 1 << 30),
-                     "backoff_ms": (0, 60000), "backoff_max_ms": (0, 600000)}
-
-
-def check_field(fields, field, value):
-    """Why `value` cannot be `field` (one of `fields`), or None if it can."""
-    want = fields[field]
-    if isinstance(want[0], str):
-        if value not in want:
-            return "%s must be one of %s, not %r" % (field, ", ".join(want), value)
-        return None
-    if not isinstance(value, int) or isinstance(value, bool):
-        return "%s must be a whole number, not %r" % (field, value)
-    if not want[0] <= value <= want[1]:
-        return "%s must be %d..%d, not %r" % (field, want[0], want[1], value)
-    return None
 
 
 class Spec:
@@ -33,10 +11,12 @@ class Spec:
                  publishes=(), subscribes=(), provides=None, depends=(), config=None,
                  shutdown_ms=1000, budget_us=0, essential=False, handover=False, watchdog_ms=0,
                  rights=(), mem_limit=0, record=0):
-        for field, value in (("restart", restart), ("priority", priority), ("inbox", inbox)):
-            why = check_field(SERVER_FIELDS, field, value)
-            if why:
-                raise ConfigError("%r: %s" % (name, why))
+        if restart not in _RESTARTS:
+            raise ConfigError("%r: restart must be one of %s, not %r" % (name, _RESTARTS, restart))
+        if not 0 <= priority <= 3:
+            raise ConfigError("%r: priority must be 0..3, not %r" % (name, priority))
+        if inbox < 1:
+            raise ConfigError("%r: inbox must hold at least 1 message" % name)
         self.name = name
         self.factory = factory  # a Server subclass, or a Supervisor for a nested tree
         self.restart = restart

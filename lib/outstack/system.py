@@ -3,13 +3,13 @@
 # quarantined ones), arm the watchdog guard, and own the top-level escalation: a spent
 # budget at the top is a clean reset through hal, with the reason in the crash record.
 import asyncio
-from outstack import config as _config
+import sys
 from outstack.kernel import Kernel, Park, far
 from outstack.supervisor import Supervisor
 
 
 class System:
-    def __init__(self, table, config_path=_config.PATH, defaults=None, max_servers=24,
+    def __init__(self, table, config_path="/config.json", defaults=None, max_servers=24,
                  repl=True):
         self.table = table  # name -> dict(factory=..., priority=..., grants=..., ...)
         self.config_path = config_path
@@ -27,6 +27,8 @@ class System:
         self.kernel.rights["debug"] = self  # the remote console: inspect, restart, inject
 
     def boot(self):
+        from outstack import config as _config
+
         cfg, err = _config.load(self.config_path, self.defaults)
         if err:
             self._say(err)
@@ -47,6 +49,7 @@ class System:
         self.kernel.start()
         self._arm_guard(cfg)
         self._keep_errors()
+        _forget("config")  # read once per boot: its RAM goes back
         if any(p.spec.mem_limit for p in self.kernel.names.values()):
             asyncio.create_task(self._audit(cfg.get("audit_ms", 1000)))
         return self
@@ -85,6 +88,8 @@ class System:
                       % (self.check.state["streak"], ", ".join(self.check.state["quarantine"])))
 
     def _tree(self, cfg):
+        from outstack import config as _config
+
         said: list = []
         specs = _config.select(_resolve(self.table), cfg, said)
         check = self.check
@@ -196,6 +201,17 @@ class System:
     def _say(self, text):
         self.errors.append(text)
         print("outstack:", text)
+
+
+def _forget(name):
+    # Let a module used once go: the registry and the package's face both hold it.
+    import outstack
+
+    sys.modules.pop("outstack." + name, None)
+    try:
+        delattr(outstack, name)
+    except AttributeError:
+        pass  # not on the face
 
 
 def _resolve(table):

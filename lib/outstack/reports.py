@@ -37,7 +37,10 @@ async def crashed(proc, exc):
         say(rec)
         await keep(rec)
     except Exception as e:  # out of RAM or flash: the restart matters more than the report
-        print("outstack: could not keep the crash report of %r: %r" % (proc.name, e))
+        try:
+            print("outstack: could not keep the crash report of %r: %r" % (proc.name, e))
+        except Exception:
+            pass  # not even room to say so
 
 
 def say(rec):

@@ -209,8 +209,11 @@ class Supervisor:
     async def _handle_exit(self, c, reason):
         p = c.proc
         if p is not None and p.last_error is reason and isinstance(reason, Exception):
-            if await self._crashed(p, reason):
-                return
+            try:
+                if await self._crashed(p, reason):
+                    return
+            except Exception:  # out of RAM even for the report: the restart matters more
+                pass
         restart = c.spec.restart
         if restart == "temporary" or (restart == "transient" and reason == NORMAL):
             return

@@ -39,7 +39,8 @@ class Client:
     def try_cast(self, msg, arg=None):
         p = self.dest
         if not p.alive:
-            raise errors.ServerDown("%r is not running (cast %r from %r)" % (p.name, msg, self.sender))
+            raise _down(p)("%r is not running%s (cast %r from %r)"
+                           % (p.name, _off(p), msg, self.sender))
         if self.owner is not None:
             self.owner.sent += 1
         if not p.deliver(msg, arg, None, 0):
@@ -88,7 +89,7 @@ class Client:
     def _send(self):
         p = self.dest
         if not p.alive:
-            return self._fail(errors.ServerDown, "%r is not running" % p.name)
+            return self._fail(_down(p), "%r is not running%s" % (p.name, _off(p)))
         self.seq += 1
         src = self if self.op == _CALL else None
         if p.deliver(self.msg, self.arg, src, self.seq):
@@ -147,3 +148,12 @@ class Client:
             self._resume()
             return True
         return False
+
+
+def _down(p):
+    # A server stopped for good (a config error) does not run: like one never started.
+    return errors.ServerDown if p.off is None else errors.NoSuchServer
+
+
+def _off(p):
+    return "" if p.off is None else " (%s)" % p.off

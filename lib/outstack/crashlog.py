@@ -11,6 +11,7 @@ from micropython import const
 DIR = "/.outstack"
 RECORD = DIR + "/crash.json"
 STATE = DIR + "/state.json"
+CONFIG_ERRORS = DIR + "/config-errors.json"
 MAGIC = "OSB1"
 _TB_LINES = const(6)  # traceback lines kept: the last frames and the error
 
@@ -34,15 +35,46 @@ def _open(text, what):
         return None, "%s is corrupt (bad JSON): ignored" % what
 
 
-def save_sealed(path, obj):
-    """Any small state: sealed with a CRC and replaced whole by one rename."""
+def _mkdir():
     try:
         os.mkdir(DIR)
     except OSError:
         pass  # already there
+
+
+def save_sealed(path, obj):
+    """Any small state: sealed with a CRC and replaced whole by one rename."""
+    _mkdir()
     with open(path + ".new", "w") as f:
         f.write(_seal(obj))
     os.rename(path + ".new", path)  # the atomic step
+
+
+async def write_sealed(path, body, every=1):
+    """The one writer of records too big to build at once: the text pieces that body()
+    yields (it is called twice: the CRC goes first), sealed like save_sealed() and replaced
+    by one rename, yielding to the loop every `every` pieces so the servers and the watchdog
+    never wait for flash. Raises OSError (a full flash) with nothing half-written left."""
+    from asyncio import sleep_ms
+
+    crc = 0
+    for i, piece in enumerate(body()):
+        crc = crc32(piece.encode(), crc)
+        if i % every == 0:
+            await sleep_ms(0)
+    _mkdir()
+    try:
+        with open(path + ".new", "w") as f:
+            f.write("%s %08x\n" % (MAGIC, crc & 0xFFFFFFFF))
+            for i, piece in enumerate(body()):
+                f.write(piece)
+                if i % every == 0:
+                    await sleep_ms(0)
+        await sleep_ms(0)  # the close (flash program) and the rename are separate steps
+        os.rename(path + ".new", path)
+    except BaseException:
+        _remove(path + ".new")
+        raise
 
 
 def load_sealed(path):
@@ -101,6 +133,14 @@ def _remove(path):
         os.remove(path)
     except OSError:
         pass
+
+
+def note_config(errors, boot):
+    """Keep this boot's config errors for `outstack crashlog` (none: the file goes)."""
+    if errors:
+        save_sealed(CONFIG_ERRORS, {"boot": boot, "errors": errors})
+    else:
+        _remove(CONFIG_ERRORS)
 
 
 def load_state():

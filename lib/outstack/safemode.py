@@ -6,6 +6,7 @@ from time import ticks_ms, ticks_diff
 from outstack import crashlog, hal
 
 BOOTED = ticks_ms()  # this boot's start, for the uptime a crash record carries
+boots = 0  # this boot's number (the boot check counts them on flash), for crash reports
 
 
 def uptime_ms():
@@ -45,6 +46,8 @@ class BootCheck:
         state, warn2 = crashlog.load_state()
         self.warnings = [w for w in (warn, warn2) if w]
         state["boots"] += 1
+        global boots
+        boots = state["boots"]
         rec = self._account(rec, state, hal.reset_cause())
         self.safe = state["streak"] >= self.crashes and state["streak_ms"] <= self.window_ms
         culprit = rec and rec.get("server")

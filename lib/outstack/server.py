@@ -111,6 +111,7 @@ class Proc:
         self.handled = self.busy_us = self.max_us = self.over_budget = 0
         self.lost = self.lagged = self.restarts = self.rejected = self.sent = 0
         self.last_error = None
+        self.off = None  # why its supervisor stopped it for good (a config error), if it did
         self.watch = None  # outstack.debug.watch.Watch when recording/tracing, else None
         self.last_ring = None  # at the last crash: Watch.evidence() (recorded messages, state)
         self.fault = None  # an injected fault (outstack.debug.fault), for tests of recovery

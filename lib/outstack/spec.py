@@ -3,6 +3,7 @@
 from outstack.errors import ConfigError
 
 _RESTARTS = ("permanent", "transient", "temporary")
+STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
 
 
 class Spec:
@@ -35,3 +36,15 @@ class Spec:
         self.rights = tuple(rights)  # privileged acts handed out at boot: "ota", "mpu", "reset"
         self.record = record  # keep its last N messages from the start (crash record, replay)
         self.mem_limit = mem_limit  # bytes its state may hold (0: no limit), audited each second
+
+    def replace(self, **changes):
+        """A copy with some fields changed (the firmware's spec itself stays as it is)."""
+        kw = {}
+        for f in _COPIED:
+            kw[f] = changes[f] if f in changes else getattr(self, f)
+        return Spec(self.name, self.factory, **kw)
+
+
+_COPIED = ("restart", "priority", "inbox", "grants", "publishes", "subscribes", "provides",
+           "depends", "config", "shutdown_ms", "budget_us", "essential", "handover",
+           "watchdog_ms", "rights", "mem_limit", "record")

@@ -4,7 +4,7 @@
 # the tree and escalates to the parent; the top's escalation is the system's to decide.
 import asyncio
 from time import ticks_ms, ticks_diff
-from outstack.errors import ConfigError, ServerDown
+from outstack.errors import ConfigError, NoSuchServer, ServerDown
 from outstack.kernel import Park, Kernel, far
 from outstack.server import Proc
 
@@ -23,15 +23,15 @@ class Child:
 class Supervisor:
     def __init__(self, specs, strategy="one_for_one", intensity=3, period_ms=5000,
                  backoff_ms=50, backoff_max_ms=2000, name="top"):
-        if strategy not in ("one_for_one", "one_for_all", "rest_for_one"):
+        from outstack.spec import STRATEGIES
+
+        if strategy not in STRATEGIES:
             raise ConfigError("%r: unknown strategy %r" % (name, strategy))
         self.name = name
-        self.strategy = strategy
-        self.intensity = intensity
-        self.period_ms = period_ms
-        self.backoff_ms = backoff_ms
-        self.backoff_max_ms = backoff_max_ms
-        self.children = [Child(s) for s in order(specs)]
+        self.specs = tuple(specs)  # as the firmware wrote them; the config is laid over them
+        self.base = {"strategy": strategy, "intensity": intensity, "period_ms": period_ms,
+                     "backoff_ms": backoff_ms, "backoff_max_ms": backoff_max_ms}
+        self.configure(self.specs, {})
         self.restarts = []  # ticks_ms of recent restarts, for the budget
         self.total_restarts = 0
         self.exits = []  # (child, reason) waiting to be handled
@@ -44,6 +44,17 @@ class Supervisor:
         self.on_escalate = None  # hook for the top: on_escalate(supervisor, reason)
         self.culprit = None  # the Proc whose deaths spent the budget
         self.last_error = None
+
+    def configure(self, specs, fields):
+        """Run `specs` (the firmware's, configured) with the firmware's settings overlaid by
+        `fields` (checked by outstack.config); before start() only."""
+        base = self.base
+        self.strategy = fields.get("strategy", base["strategy"])
+        self.intensity = fields.get("intensity", base["intensity"])
+        self.period_ms = fields.get("period_ms", base["period_ms"])
+        self.backoff_ms = fields.get("backoff_ms", base["backoff_ms"])
+        self.backoff_max_ms = fields.get("backoff_max_ms", base["backoff_max_ms"])
+        self.children = [Child(s) for s in order(specs)]
 
     # ----- lifetime --------------------------------------------------------------------
     def start(self, kernel):
@@ -120,6 +131,7 @@ class Supervisor:
                 from outstack.debug.watch import Watch
 
                 c.proc.watch = Watch(spec.record)  # recording from the first message
+        c.proc.off = None  # started again (by hand, after a config fix)
         server = spec.factory()
         state = c.state if spec.handover else None
         c.proc.attach(server, state)
@@ -196,10 +208,12 @@ class Supervisor:
 
     async def _handle_exit(self, c, reason):
         p = c.proc
-        if p is not None and p.last_ring is not None and p.last_error is reason:
-            from outstack.debug import record
-
-            await record.save(p, reason)  # a recorded server: its crash can be replayed
+        if p is not None and p.last_error is reason and isinstance(reason, Exception):
+            try:
+                if await self._crashed(p, reason):
+                    return
+            except Exception:  # out of RAM even for the report: the restart matters more
+                pass
         restart = c.spec.restart
         if restart == "temporary" or (restart == "transient" and reason == NORMAL):
             return
@@ -219,8 +233,26 @@ class Supervisor:
                 await self._stop(other, "restart of %r" % c.spec.name)
         for other in affected:
             if other.proc:
+                if other.proc.off is not None and other is not c:
+                    continue  # stopped for a config error: it stays stopped
                 other.proc.restarts += 1
             self._start(other)
+
+    async def _crashed(self, p, exc):
+        # Every crash is logged at ERROR with its traceback and kept in the flash ring of crash
+        # reports. One caused by sending to a server that does not run (NoSuchServer) is a
+        # config error, not a fault: restarting cannot mend it, so the server is stopped for
+        # good, with the reason shown, costs no restart budget, and the others go on.
+        from outstack import reports
+
+        if isinstance(exc, NoSuchServer):
+            p.off = "stopped: it sends to a server that does not run (%s)" % exc
+        await reports.crashed(p, exc)
+        if p.last_ring is not None:
+            from outstack.debug import record
+
+            await record.save(p, exc)  # a recorded server: its crash can be replayed
+        return p.off is not None
 
     def _backoff(self):
         n = len(self.restarts)

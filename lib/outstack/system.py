@@ -3,13 +3,13 @@
 # quarantined ones), arm the watchdog guard, and own the top-level escalation: a spent
 # budget at the top is a clean reset through hal, with the reason in the crash record.
 import asyncio
-from outstack import config as _config
+import sys
 from outstack.kernel import Kernel, Park, far
 from outstack.supervisor import Supervisor
 
 
 class System:
-    def __init__(self, table, config_path=_config.PATH, defaults=None, max_servers=24,
+    def __init__(self, table, config_path="/config.json", defaults=None, max_servers=24,
                  repl=True):
         self.table = table  # name -> dict(factory=..., priority=..., grants=..., ...)
         self.config_path = config_path
@@ -27,9 +27,15 @@ class System:
         self.kernel.rights["debug"] = self  # the remote console: inspect, restart, inject
 
     def boot(self):
+        from outstack import config as _config
+
         cfg, err = _config.load(self.config_path, self.defaults)
         if err:
             self._say(err)
+        said: list = []
+        cfg = _config.board(cfg, said)
+        for text in said:
+            self._say("%s: %s" % (self.config_path, text))
         self._check_boot(cfg)
         try:
             self.top = self._tree(cfg)
@@ -42,6 +48,8 @@ class System:
         self.top.start(self.kernel)
         self.kernel.start()
         self._arm_guard(cfg)
+        self._keep_errors()
+        _forget("config")  # read once per boot: its RAM goes back
         if any(p.spec.mem_limit for p in self.kernel.names.values()):
             asyncio.create_task(self._audit(cfg.get("audit_ms", 1000)))
         return self
@@ -80,12 +88,27 @@ class System:
                       % (self.check.state["streak"], ", ".join(self.check.state["quarantine"])))
 
     def _tree(self, cfg):
-        specs = _config.select(_resolve(self.table), cfg)
+        from outstack import config as _config
+
+        said: list = []
+        specs = _config.select(_resolve(self.table), cfg, said)
         check = self.check
         st = check.state if check else {}
         safe = check.safe if check else False
         out = [s for s in specs if s.name not in st.get("quarantine", ()) and (s.essential or not safe)]
-        return Supervisor(out, name="top", **cfg.get("supervisor", {}))
+        top = Supervisor(_config.runnable(out, said), name="top", **_config.supervisor(cfg, said))
+        for text in said:  # settings refused one by one: the firmware's values run instead
+            self._say("%s: %s" % (self.config_path, text))
+        return top
+
+    def _keep_errors(self):
+        # What was wrong with the config, for `outstack crashlog` after a reset too.
+        from outstack import crashlog, safemode
+
+        try:
+            crashlog.note_config(self.errors, safemode.boots)
+        except Exception as e:  # a full flash must not stop the boot
+            print("outstack: could not keep the config errors: %r" % e)
 
     def _arm_guard(self, cfg):
         ms = cfg.get("watchdog_ms")
@@ -93,7 +116,11 @@ class System:
             return
         from outstack.guard import Guard
 
-        self.guard = Guard(self.kernel, ms, cfg.get("runaway_ms", 0), self._runaway)
+        try:
+            self.guard = Guard(self.kernel, ms, cfg.get("runaway_ms", 0), self._runaway)
+        except ValueError as e:  # above the board's limit: said, never a boot that stops
+            self._say("%s: %s; the watchdog stays off" % (self.config_path, e))
+            return
         asyncio.create_task(self.guard.run())
         window = self.check.window_ms if self.check else 0
         if window:
@@ -174,6 +201,17 @@ class System:
     def _say(self, text):
         self.errors.append(text)
         print("outstack:", text)
+
+
+def _forget(name):
+    # Let a module used once go: the registry and the package's face both hold it.
+    import outstack
+
+    sys.modules.pop("outstack." + name, None)
+    try:
+        delattr(outstack, name)
+    except AttributeError:
+        pass  # not on the face
 
 
 def _resolve(table):

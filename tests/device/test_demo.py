@@ -237,13 +237,12 @@ async def test_config_selects_servers_and_a_disabled_one_never_starts():
     await s.top.stop()
 
 
-async def test_unknown_server_in_config_is_an_error_and_the_defaults_run():
-    s = boot({"servers": {"sensor": {}, "sensr": {}}})
+async def test_unknown_server_in_config_is_reported_and_the_rest_of_it_runs():
+    s = boot({"servers": {"sensr": {}, "uplink": {"enabled": False}}})
     await asyncio.sleep_ms(10)
     assert len(s.errors) == 1, s.errors
-    assert "'sensr'" in s.errors[0] and "sensor" in s.errors[0] and "defaults" in s.errors[0]
+    assert "'sensr'" in s.errors[0] and "sensor" in s.errors[0] and "ignored" in s.errors[0]
     assert sorted(s.kernel.names) == ["processing", "sensor", "status", "storage"]
-    assert s.config is app.DEFAULTS
     await s.top.stop()
 
 

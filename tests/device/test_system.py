@@ -52,21 +52,23 @@ async def test_no_server_list_runs_the_whole_table():
 
 
 async def test_invalid_json_runs_defaults_and_says_why():
-    s = await boot("{servers: ", defaults={"servers": {"c": {}}})
+    s = await boot("{servers: ", defaults={"servers": {"a": {"enabled": False}, "b": {"enabled": False}}})
     assert STARTED == ["c"]
     assert len(s.errors) == 1 and "/t.json" in s.errors[0] and "defaults" in s.errors[0], s.errors
 
 
-async def test_unknown_server_name_runs_defaults_and_names_the_known_ones():
-    s = await boot(json.dumps({"servers": {"a": {}, "nope": {}}}), defaults={"servers": {"a": {}}})
-    assert STARTED == ["a"]
-    assert "'nope'" in s.errors[0] and "a, b, c" in s.errors[0], s.errors
+async def test_unknown_server_name_is_reported_and_the_rest_of_the_config_runs():
+    s = await boot(json.dumps({"servers": {"a": {"rate": 4}, "nope": {}}}))
+    assert sorted(STARTED) == ["a", "b", "c"]
+    assert len(s.errors) == 1 and "'nope'" in s.errors[0] and "a, b, c" in s.errors[0], s.errors
+    c = s.kernel.client("a")
+    await c.call("cfg")
+    assert c.value == {"rate": 4}
 
 
-async def test_disabling_a_dependency_is_reported():
-    s = await boot(json.dumps({"servers": {"a": {"enabled": False}, "b": {}}}),
-                   defaults={"servers": {"c": {}}})
-    assert "'b' depends on 'a'" in s.errors[0], s.errors
+async def test_disabling_a_dependency_is_reported_and_the_dependent_does_not_run():
+    s = await boot(json.dumps({"servers": {"a": {"enabled": False}}}))
+    assert len(s.errors) == 1 and "'b' depends on 'a'" in s.errors[0], s.errors
     assert STARTED == ["c"]
 
 
@@ -79,10 +81,14 @@ def test_settings_must_be_objects():
         raise AssertionError("bad settings accepted")
 
 
-async def test_setting_of_the_wrong_type_runs_defaults_and_says_which():
-    s = await boot(json.dumps({"servers": {"a": {"rate": "fast"}}}), defaults={"servers": {"c": {}}})
-    assert STARTED == ["c"]
-    assert "'a': setting 'rate' must be int" in s.errors[0], s.errors
+async def test_setting_of_the_wrong_type_runs_its_default_and_says_which():
+    s = await boot(json.dumps({"servers": {"a": {"rate": "fast"}}}))
+    assert sorted(STARTED) == ["a", "b", "c"]
+    assert len(s.errors) == 1, s.errors
+    assert "'a': setting 'rate' must be int" in s.errors[0] and "defaults for rate" in s.errors[0]
+    c = s.kernel.client("a")
+    await c.call("cfg")
+    assert c.value == {"rate": 1}
 
 
 def test_table_can_leave_a_server_off_unless_configured():

@@ -206,7 +206,7 @@ def test_a_hang_ends_in_a_watchdog_reset_with_the_server_named(make_board, tmp_p
 def test_the_seed_leak_shows_in_the_console(make_board, tmp_path):
     # A server that keeps what it should let go: its memory grows, mem_limit crashes it
     # (before the heap runs out for everyone), its restarts count up, the trace shows it working.
-    vb = make_board(firmware=FW, files=config(tmp_path, leaky={}))
+    vb = make_board(firmware=FW, files=config(tmp_path, leaky={"enabled": True}))
     port = vb.usb_port
     assert "tracing on" in console(port, "trace", "leaky", "on").stdout
     samples = []

@@ -8,7 +8,7 @@ import time
 
 from ..console import BoardError, ask, connect
 from ..errors import CliError
-from .crashlog import _record
+from .crashlog import _record, report
 
 LEVELS = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
 
@@ -174,9 +174,17 @@ def graph(d, depth=0) -> str:
 
 def crashes(d) -> str:
     if "cleared" in d:
-        return f"removed {d['cleared']} server crash record(s)"
+        return (f"removed {d['cleared']} server crash record(s)"
+                + (f" and {d['reports']} crash report(s)" if "reports" in d else ""))
     lines = [f"warning: {w}" for w in d["warnings"]]
     lines.append(_record(d["board"]) if d["board"] else "no board crash record")
+    reports = d.get("reports", [])
+    if reports:
+        lines.append(f"last {len(reports)} crash report(s), newest first:")
+        lines += [report(r) for r in reports]
+    lines += [f"said at boot: {text}" for text in d.get("boot_errors", [])]
+    for name, why in sorted(d.get("off", {}).items()):
+        lines.append(f"server {name} does not run: {why}")
     for name, rec in sorted(d["servers"].items()):
         lines.append(f"server {name} crashed: {rec['error']} (after {rec['handled']} messages, "
                      f"restarts {rec['restarts']}); {rec.get('count', 0)} recorded messages kept"

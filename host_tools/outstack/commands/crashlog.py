@@ -6,12 +6,15 @@ import json
 from ..errors import CliError
 from ..transport import open_port, raw_eval, restart
 
-READ = ("__import__('json').dumps((lambda c: {'record': c.load(), 'state': c.load_state()})"
-        "(__import__('outstack.crashlog', None, None, ('load',))))")
-CLEAR = ("(lambda c, s, r: (c.clear(), s.clear_quarantine(), r.clear()))"
+READ = ("__import__('json').dumps((lambda c, r: {'record': c.load(), 'state': c.load_state(), "
+        "'reports': r.load(), 'config': c.load_sealed(c.CONFIG_ERRORS)})"
+        "(__import__('outstack.crashlog', None, None, ('load',)), "
+        "__import__('outstack.reports', None, None, ('load',))))")
+CLEAR = ("(lambda c, s, r, p: (c.clear(), s.clear_quarantine(), r.clear(), p.clear()))"
          "(__import__('outstack.crashlog', None, None, ('clear',)), "
          "__import__('outstack.safemode', None, None, ('clear_quarantine',)), "
-         "__import__('outstack.debug.record', None, None, ('clear',)))")
+         "__import__('outstack.debug.record', None, None, ('clear',)), "
+         "__import__('outstack.reports', None, None, ('clear',)))")
 
 
 def run(args):
@@ -26,7 +29,8 @@ def run(args):
                        f"(is the outstack framework on it?)") from None
     print(json.dumps(data, indent=2) if args.json else render(data))
     if args.clear:
-        print("cleared: crash record removed, quarantine lifted, boot-loop streak reset")
+        print("cleared: crash record and crash reports removed, quarantine lifted, "
+              "boot-loop streak reset")
     restart(args.port)
 
 
@@ -34,6 +38,17 @@ def render(data) -> str:
     (rec, warn), (state, warn2) = data["record"], data["state"]
     lines = [f"warning: {w}" for w in (warn, warn2) if w]
     lines.append(_record(rec) if rec else "no crash record")
+    reports, bad = data.get("reports") or ([], [])
+    lines += [f"warning: {w}" for w in bad]
+    lines.append(f"last {len(reports)} crash report(s), newest first:" if reports
+                 else "no crash reports")
+    lines += [report(r) for r in reports]
+    said, warn3 = data.get("config") or (None, None)
+    if warn3:
+        lines.append(f"warning: {warn3}")
+    if said:
+        lines.append(f"said at boot {said.get('boot')}:")
+        lines += [f"  {text}" for text in said.get("errors", [])]
     quarantine = ", ".join(state.get("quarantine", [])) or "none"
     lines.append(f"boots {state.get('boots', 0)}, crash-resets {state.get('crashes', 0)}, "
                  f"streak {state.get('streak', 0)} ({state.get('streak_ms', 0) / 1000:.0f} s of "
@@ -55,3 +70,12 @@ def _record(rec) -> str:
         rows.append("  last messages it received (kind, msg, arg):")
         rows += [f"    {kind:<5} {msg} {arg}" for kind, _, msg, arg in rec["msgs"]]
     return "\n".join(rows)
+
+
+def report(r) -> str:
+    """One crash report from the board's ring: a head line and its traceback, indented."""
+    head = (f"  #{r.get('n')} boot {r.get('boot')}, up {r.get('uptime_ms', 0) / 1000:.1f} s: "
+            f"{r.get('server')} crashed: {r.get('error')} (restarts so far {r.get('restarts')})")
+    if r.get("off"):
+        head += "; stopped, not restarted: a config error"
+    return "\n".join([head] + [f"      {line}" for line in (r.get("tb") or "").splitlines()])

@@ -14,7 +14,8 @@ HELP = (
     ("graph", "the supervision tree with dependencies, grants and topics"),
     ("restart NAME", "stop and start NAME"),
     ("fault NAME crash|hang|slow MS|leak BYTES|off", "inject a fault (testing recovery)"),
-    ("crashes [clear]", "the board's last crash record and the recorded servers' (or remove theirs)"),
+    ("crashes [clear]", "the board's last crash record, the last crash reports (newest first), "
+     "the recorded servers' records and this boot's config errors (or remove the servers' ones)"),
     ("recording NAME", "NAME's whole crash record with its messages (for outstack replay)"),
     ("mem", "heap use"),
     ("help", "this list"),
@@ -162,20 +163,24 @@ class Console:
         return {"server": name, "said": fault.inject(self.system, name, kind, _count(amount, 0))}
 
     def c_crashes(self, what=None):
-        from outstack import crashlog
+        from outstack import crashlog, reports
         from outstack.debug import record
 
         if what == "clear":
-            return {"cleared": record.clear()}
+            return {"cleared": record.clear(), "reports": reports.clear()}
         if what is not None:
             raise ValueError("crashes %s: say clear, or nothing" % what)
         board, warn = crashlog.load()
         recs, warnings = record.summaries()
+        kept, bad = reports.load()
+        warnings += bad
         if warn:
             warnings.append(warn)
         live = {p.name: "%s: %s" % (type(p.last_error).__name__, p.last_error)
                 for p in self.kernel.names.values() if p.last_error is not None}
-        return {"board": board, "servers": recs, "last_errors": live, "warnings": warnings}
+        off = {p.name: p.off for p in self.kernel.names.values() if p.off is not None}
+        return {"board": board, "reports": kept, "servers": recs, "last_errors": live,
+                "off": off, "boot_errors": self.system.errors, "warnings": warnings}
 
     def c_recording(self, name):
         from outstack.debug import record

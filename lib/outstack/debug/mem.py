@@ -50,8 +50,14 @@ def _items(items, stack):
 
 def size_of(root):
     """(bytes, complete): the estimated size of everything reachable from `root`."""
-    from outstack.server import Proc, Server
+    from outstack.server import Proc, Server, Subscription
     from outstack.client import Client
+    from outstack.kernel import Kernel
+    from outstack.spec import Spec
+
+    # What the framework shares (kernel, control blocks, specs, modules) is nobody's state:
+    # the walk stops there, so a kept Timer costs its own few words, not the kernel's.
+    shared = (Proc, Kernel, Spec, Subscription, type(sys))
 
     seen: set = set()
     stack = [root]
@@ -64,13 +70,15 @@ def size_of(root):
         if len(seen) >= _MAX_OBJECTS:
             return total, False
         seen.add(i)
+        if isinstance(o, shared):
+            continue
         total += _own(o)
         t = type(o)
         if t is list or t is tuple or t is set:
             total += _items(o, stack)
         elif t is dict:
             total += _items(o.keys(), stack) + _items(o.values(), stack)
-        elif isinstance(o, (Proc, Client)) or callable(o):
+        elif isinstance(o, Client) or callable(o):
             continue  # other servers' handles and code are not this server's state
         else:
             d = getattr(o, "__dict__", None)

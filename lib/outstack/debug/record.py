@@ -49,27 +49,10 @@ async def save(proc, exc):
     """Write the record of `proc`'s crash (a recorded server); never raises. It yields to
     the other servers every few messages: a long record on a slow board must not stall
     them (or the watchdog). The crashed server is down meanwhile, so its ring stays put."""
-    from asyncio import sleep_ms
-
     path = PREFIX + proc.name + ".json"
     try:
         head = summary(proc, exc)
-        crc = 0
-        for i, piece in enumerate(_body(head, proc.last_ring)):  # twice: the CRC comes first
-            crc = crc32(piece.encode(), crc)
-            if i % _YIELD == 0:
-                await sleep_ms(0)
-        try:
-            os.mkdir(crashlog.DIR)
-        except OSError:
-            pass
-        with open(path + ".new", "w") as f:
-            f.write("%s %08x\n" % (crashlog.MAGIC, crc & 0xFFFFFFFF))
-            for i, piece in enumerate(_body(head, proc.last_ring)):
-                f.write(piece)
-                if i % _YIELD == 0:
-                    await sleep_ms(0)
-        os.rename(path + ".new", path)
+        await crashlog.write_sealed(path, lambda: _body(head, proc.last_ring), _YIELD)
         return True
     except Exception as e:  # a full flash must not stop the restart
         print("outstack: could not keep the crash record of %r: %r" % (proc.name, e))

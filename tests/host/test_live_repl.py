@@ -36,3 +36,60 @@ def test_prompt_answers_while_servers_run(make_board):
     assert typed(vb, "1/0") == "Traceback (most recent call last):"
     assert "ZeroDivisionError: divide by zero" in vb.output.decode(errors="replace")
     assert typed(vb, "40 + 2") == "42"  # the prompt survived the error
+
+
+def _booted(vb):
+    end = time.monotonic() + 10
+    while b">>> " not in vb.output and time.monotonic() < end:
+        time.sleep(0.02)
+
+
+def _said(vb, start, needle, timeout=10.0):
+    end = time.monotonic() + timeout
+    while needle not in vb.output[start:]:
+        assert time.monotonic() < end, f"no {needle!r} in:\n{vb.output[start:][-1500:]!r}"
+        time.sleep(0.02)
+
+
+def test_bytes_that_are_not_text_do_not_end_the_prompt(make_board):
+    vb = make_board(files={"/main.py": MAIN})
+    _booted(vb)
+    vb.type(b"\xff")
+    vb.type(b"\x80\r")
+    assert typed(vb, "40 + 2") == "42"
+    start = len(vb.output)
+    vb.type(b"'\xc3\xa9' + \xff'x'\r")  # text, then one stray byte, in one line
+    _said(vb, start, b"line is not UTF-8 text: ignored")
+    assert typed(vb, "len('\u00e9')") == "1"  # UTF-8 that is text is taken whole
+    assert int(typed(vb, "await call('counter', 'get')")) > 0  # the servers never stopped
+
+
+def test_control_characters_are_not_typing(make_board):
+    vb = make_board(files={"/main.py": MAIN})
+    _booted(vb)
+    vb.type(bytes(c for c in range(32) if c not in (3, 10, 13, 0x1E)) + b"\x1b[A\x7f\x7f\r")
+    assert typed(vb, "6 * 7") == "42"
+
+
+def test_a_line_of_any_length_gets_a_clear_error(make_board):
+    vb = make_board(files={"/main.py": MAIN})
+    _booted(vb)
+    for size in (16 * 1024, 32 * 1024, 200 * 1024):
+        start = len(vb.output)
+        vb.type(b"1" * size + b"\r")
+        _said(vb, start, b"outstack: line longer than 1024 bytes: ignored")
+        assert typed(vb, "40 + 2") == "42", size
+    start = len(vb.output)
+    vb.type(b"\x1e" + b"x" * 5000 + b"\r")  # a console command too long: its answer says so
+    _said(vb, start, b'\x1e{"error": "line longer than 1024 bytes: ignored"}\x1f')
+    assert typed(vb, "1 + 1") == "2"
+
+
+def test_a_command_that_runs_out_of_memory_is_reported(make_board):
+    vb = make_board(files={"/main.py": MAIN})
+    _booted(vb)
+    start = len(vb.output)
+    vb.type(b"x = bytearray(1 << 30)\r")
+    _said(vb, start, b"MemoryError")
+    assert typed(vb, "40 + 2") == "42"
+    assert int(typed(vb, "await call('counter', 'get')")) > 0

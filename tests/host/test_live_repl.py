@@ -2,7 +2,7 @@
 
 import time
 
-from tests.conftest import typed
+from tests.conftest import mpremote, one_line_error, outstack, typed
 
 MAIN = """
 from outstack.system import System
@@ -93,3 +93,30 @@ def test_a_command_that_runs_out_of_memory_is_reported(make_board):
     _said(vb, start, b"MemoryError")
     assert typed(vb, "40 + 2") == "42"
     assert int(typed(vb, "await call('counter', 'get')")) > 0
+
+
+def test_console_says_main_is_stopped_and_the_plain_repl_takes_any_bytes(make_board):
+    vb = make_board(files={"/main.py": MAIN})
+    _booted(vb)
+    mpremote(vb.usb_port, "exec", "print('main.py stops here')")
+    start, mark = len(vb.output), vb.mark()
+    out = outstack("console", "--port", vb.usb_port, "servers")
+    one_line_error(out, "main.py is stopped", "soft-reset")
+    assert b"\x1e" not in vb.output[start:].replace(b"\x1e\r", b"")  # only the empty probe
+    # A board's REPL takes any bytes: lines, pastes and raw code that are not UTF-8.
+    vb.type(b"\xff")
+    vb.type(b"\x80\r")
+    vb.type(b"'\xc3\xa9' + \xfe\r")
+    vb.type(b"\x05\xff\x80\x04")  # paste mode, then run it
+    vb.type(b"\x1e" + bytes(range(0x80, 0x100)) + b"\r1 + 1\r")
+    _said(vb, start, b"1 + 1\r\n2\r\n")
+    assert b"SyntaxError: invalid UTF-8 in the line" in vb.output[start:]  # said, not died
+    assert not [e for e in vb.events[mark:] if e.kind == "booted"]  # no reset either
+    assert mpremote(vb.usb_port, "exec", "print(6 * 7)").stdout.strip() == "42"
+    vb.type(b"\r\x04")  # Ctrl-D at the friendly prompt: a soft reset that runs main.py
+    end = time.monotonic() + 30
+    while True:  # main.py runs again, and with it the live prompt and its console
+        out = outstack("console", "--port", vb.usb_port, "servers")
+        if out.returncode == 0 or time.monotonic() > end:
+            break
+    assert out.returncode == 0 and "counter" in out.stdout, out.stderr

@@ -57,10 +57,11 @@ class Usb:
                 self.buf = seen[j + 1:]
                 return _decode(seen[i + 1:j])
         if b">>> " in seen:
-            raise MainStopped(f"main.py is stopped on {self.port} (the board is at its plain REPL: "
-                              f"an mpremote command stops main.py): soft-reset with Ctrl-D at the "
-                              f"friendly prompt (`mpremote connect {self.port} repl`, Ctrl-D) or "
-                              f"reset the board, then try again")
+            raise MainStopped(f"no board console answered on {self.port}: main.py is stopped "
+                              f"(the board is at its plain REPL: an mpremote command stopped it, "
+                              f"or it ended): soft-reset with Ctrl-D at the friendly prompt "
+                              f"(`mpremote connect {self.port} repl`, Ctrl-D) or reset the board, "
+                              f"then try again")
         return None
 
     def _answer(self, timeout):

@@ -170,9 +170,10 @@ class Kernel:
         self.fair_us = ms * 1000
 
     def levels(self):
-        # Per priority level: [level, servers ready, last and longest dispatch delay in us].
-        return [[i, self.ready[i].count, self.delay_us[i], self.delay_max[i]]
-                for i in range(LEVELS)]
+        # Per priority level (for the console): servers ready now, and how long the last and
+        # the longest wait from ready to dispatch were, in us.
+        return [{"pri": i, "ready": self.ready[i].count, "delay_us": self.delay_us[i],
+                 "max_delay_us": self.delay_max[i]} for i in range(LEVELS)]
 
     def make_ready(self, p):
         if not p.queued and p.alive:

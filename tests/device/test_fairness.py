@@ -144,5 +144,5 @@ async def test_per_level_delay_is_kept_for_the_console():
     await until(lambda: lo.server.n == 1)
     k.task.cancel()
     rows = k.levels()
-    assert [r[0] for r in rows] == [0, 1, 2, 3]
-    assert rows[0][3] >= rows[0][2] > 0 and rows[3][3] == 0
+    assert [r["pri"] for r in rows] == [0, 1, 2, 3]
+    assert rows[0]["max_delay_us"] >= rows[0]["delay_us"] > 0 and rows[3]["max_delay_us"] == 0

@@ -71,7 +71,8 @@ class Console:
                 rows.append({"name": name, "state": "quarantined"})
         return {"uptime_ms": safemode.uptime_ms(), "free": gc.mem_free(),
                 "alloc": gc.mem_alloc(), "dispatched": self.kernel.dispatched,
-                "over_budget": self.kernel.over_budget, "servers": rows}
+                "over_budget": self.kernel.over_budget, "servers": rows,
+                "levels": self.kernel.levels(), "fair_turns": self.kernel.fair_turns}
 
     def _row(self, p):
         from outstack import log

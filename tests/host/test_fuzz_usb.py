@@ -107,3 +107,23 @@ def test_a_megabyte_of_noise_on_the_usb_prompt(make_board):
     assert after >= before - 4096, (before, after)
     out = outstack("console", "--port", vb.usb_port, "servers")
     assert out.returncode == 0 and "counter" in out.stdout and "store" in out.stdout, out.stderr
+
+
+def test_console_commands_that_are_noise_do_not_grow_the_heap(make_board):
+    vb = make_board(files={"/main.py": MAIN})
+    end = time.monotonic() + 10
+    while b">>> " not in vb.output and time.monotonic() < end:
+        time.sleep(0.02)
+    vb.type(b"\x1eno-such-command\r")  # the first command loads the console: not growth
+    before = _heap(vb)
+    rng = random.Random(SEED)
+    words = b"".join(b"\x1e%08x %d\r" % (rng.getrandbits(32), i) for i in range(3000))
+    start = len(vb.output)
+    vb.type(words)
+    end = time.monotonic() + 60
+    while vb.output[start:].count(b"unknown command") < 3000:
+        assert time.monotonic() < end, vb.output[-800:]
+        time.sleep(0.05)
+    after = _heap(vb)
+    print(f"3000 unknown console commands: heap free {before} before, {after} after")
+    assert after >= before - 2048, (before, after)  # every distinct word kept would be ~60 KB

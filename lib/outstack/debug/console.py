@@ -34,13 +34,15 @@ class Console:
     def __init__(self, system):
         self.system = system
         self.kernel = system.kernel
+        self.commands = [n[2:] for n in dir(self) if n.startswith("c_")]
 
     async def run(self, line):
         words = line.split()
         if not words:
             raise ValueError("empty command: try help")
         cmd, args = words[0], words[1:]
-        fn = getattr(self, "c_" + cmd, None)
+        # Matched by value first: getattr would keep every word a link sends (interned).
+        fn = getattr(self, "c_" + cmd, None) if cmd in self.commands else None
         if fn is None:
             raise ValueError("unknown command %r: one of %s"
                              % (cmd, ", ".join(h[0].split()[0] for h in HELP)))

@@ -146,3 +146,19 @@ async def test_per_level_delay_is_kept_for_the_console():
     rows = k.levels()
     assert [r["pri"] for r in rows] == [0, 1, 2, 3]
     assert rows[0]["max_delay_us"] >= rows[0]["delay_us"] > 0 and rows[3]["max_delay_us"] == 0
+
+
+async def test_fairness_comes_from_the_system_and_config_json():
+    from outstack.system import System
+
+    table = {"lo": {"factory": Probe, "priority": 0}}
+    with open("/fair.json", "w") as f:
+        f.write('{"fairness": {"after": 3}}')
+    s = System(table, config_path="/fair.json", fairness={"after": 5, "ms": 7}).boot()
+    assert s.kernel.fair_after == 3 and s.kernel.fair_us == 7000  # the file wins, key by key
+    s.kernel.task.cancel()
+    with open("/fair.json", "w") as f:
+        f.write('{"fairness": {"after": "many"}}')
+    s = System(table, config_path="/fair.json").boot()
+    assert s.kernel.fair_after == 8 and "fairness" in s.errors[-1], s.errors
+    s.kernel.task.cancel()

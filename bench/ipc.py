@@ -243,6 +243,39 @@ async def bare_priority(samples):
     return delays
 
 
+# ----- starvation: a lower level under a flood ------------------------------------------------
+FLOOD_US = 500  # each flooding handler works this long, and always has its next message
+
+
+class Flood(Server):
+    def handle_cast(self, msg, arg):
+        t = time.ticks_us()
+        while time.ticks_diff(time.ticks_us(), t) < FLOOD_US:
+            pass
+        self.try_cast(self.name, "again")
+
+
+async def starvation(calls, timeout_ms=2000):
+    # The worst round trip of calls to a priority-0 server while a priority-1 one is flooded.
+    from outstack.errors import CallTimeout
+
+    k = Kernel()
+    server(k, "flood", Flood, priority=1, grants=("flood",)).deliver("again", 0, None, 0)
+    server(k, "storage", Echo, priority=0)
+    k.start()
+    c = k.client("storage")
+    worst = lost = 0
+    for i in range(calls):
+        t0 = time.ticks_us()
+        try:
+            await c.call("ping", i, timeout_ms)
+        except CallTimeout:
+            lost += 1
+        worst = max(worst, time.ticks_diff(time.ticks_us(), t0))
+    k.task.cancel()
+    return worst, lost
+
+
 async def main():
     print("outstack bench/ipc.py: %d messages per figure%s" % (N, " (short mode)" if SHORT else ""))
     kc, km = await kernel_call(N)
@@ -263,6 +296,10 @@ async def main():
           % (pct(kd, 50), pct(kd, 99), pct(bd, 50), pct(bd, 99)))
     print("  an interrupt lands inside one of 5 busy low-priority handlers of %d us each "
           "(goal p99 <= %d us)" % (SPIN_US, SPIN_US + 1000))
+    calls = 5 if SHORT else 50
+    worst, lost = await starvation(calls)
+    print("starvation        : priority-0 call while priority 1 is flooded (%d us handlers): "
+          "worst %d us, %d of %d unanswered in 2 s" % (FLOOD_US, worst, lost, calls))
 
 
 asyncio.run(main())

@@ -26,6 +26,10 @@ class BoardError(Exception):
     """The board answered with an error (bad command, unknown server)."""
 
 
+class MainStopped(CliError):
+    """The USB port has a plain REPL: main.py (and so the live prompt) is not running."""
+
+
 class Usb:
     """The live prompt on the USB REPL."""
 
@@ -37,6 +41,28 @@ class Usb:
     def ask(self, line: str, timeout: float = ANSWER_S):
         self.s.write(RS + line.encode() + b"\r")
         return self._answer(timeout)
+
+    def probe(self, timeout: float = PROBE_S):
+        """Ask the empty command (RS CR): the live prompt answers it; a plain REPL, where
+        RS is no key, just prints its prompt again, and nothing else is typed into it."""
+        self.s.reset_input_buffer()
+        self.s.write(RS + b"\r")
+        end = time.monotonic() + timeout
+        seen = b""
+        while time.monotonic() < end:
+            seen += self.s.read(self.s.in_waiting or 1)
+            i = seen.find(RS)
+            j = seen.find(US, i + 1) if i >= 0 else -1
+            if i >= 0 and j >= 0:
+                self.buf = seen[j + 1:]
+                return _decode(seen[i + 1:j])
+        if b">>> " in seen:
+            raise MainStopped(f"no board console answered on {self.port}: main.py is stopped "
+                              f"(the board is at its plain REPL: an mpremote command stopped it, "
+                              f"or it ended): soft-reset with Ctrl-D at the friendly prompt "
+                              f"(`mpremote connect {self.port} repl`, Ctrl-D) or reset the board, "
+                              f"then try again")
+        return None
 
     def _answer(self, timeout):
         end = time.monotonic() + timeout
@@ -117,7 +143,7 @@ def connect(port: str, via: str = "auto"):
 
     s = open_port(port)
     usb = Usb(port, s)
-    if via != "link" and _probe(usb, lambda: usb.ask("help", PROBE_S)):
+    if via != "link" and _probe(usb, usb.probe):
         return usb
     s.reset_input_buffer()
     ch = Framed(T.SerialLine(port, opened=s))
@@ -132,6 +158,9 @@ def connect(port: str, via: str = "auto"):
 def _probe(ch, ask) -> bool:
     try:
         said = ask()
+    except MainStopped:
+        ch.close()
+        raise
     except (ValueError, CliError, EOFError, OSError):
         return False
     return isinstance(said, dict) and ("ok" in said or "error" in said)  # a console answered

@@ -2,6 +2,9 @@
 # (then read c.value), `await c.cast(msg, arg)`, or `c.try_cast(msg, arg)` that never waits.
 # It is itself the awaitable, a small state machine, so a steady-state call or cast
 # allocates nothing. One operation at a time per Client: give each task its own.
+# Back-pressure yields: an awaited call or cast into a full inbox waits its turn in line
+# (any number of senders) up to its timeout, and one that fails has suspended at least once,
+# so a retry loop can never starve the event loop.
 from micropython import const
 from time import ticks_ms, ticks_add, ticks_diff
 from asyncio import core  # type: ignore[attr-defined]  # internals; not in the stubs
@@ -32,6 +35,7 @@ class Client:
         self.task = None
         self.parked = False
         self.room = False
+        self.next = None  # the next Client waiting for room in the same inbox
         self.err_kind = errors.ServerDown  # why it failed, when it did
         self.err_text = ""
         self._stop = StopIteration()
@@ -75,6 +79,7 @@ class Client:
         if st == _ROOM:
             if self.room:
                 return self._send()
+            self.dest.unwait(self)
             return self._fail(errors.CallTimeout, "inbox of %r stayed full for the whole timeout"
                               % self.dest.name)
         if st == _DONE:
@@ -88,23 +93,22 @@ class Client:
 
     def _send(self):
         p = self.dest
+        woken = self.state == _ROOM
         if not p.alive:
-            return self._fail(_down(p), "%r is not running%s" % (p.name, _off(p)))
-        self.seq += 1
-        src = self if self.op == _CALL else None
-        if p.deliver(self.msg, self.arg, src, self.seq):
+            self.err_kind = _down(p)
+            self.err_text = "%r is not running%s" % (p.name, _off(p))
+            self.state = _FAILED  # said after one suspension, like every failure
+            self.until = ticks_ms()
+        elif (woken or p.wait_first is None) and self._deliver(p):
             if self.op == _CAST:
                 self.state = _IDLE
                 self._stop.__traceback__ = None
                 raise self._stop
             self.state = _REPLY
-        elif p.waiters.count < p.waiters.size:
-            self.state = _ROOM
-            self.room = False
-            p.waiters.put(self)
         else:
-            return self._fail(errors.InboxFull, "inbox of %r is full and %d senders already wait"
-                              % (p.name, p.waiters.size))
+            self.state = _ROOM  # in line behind those already waiting
+            self.room = False
+            p.wait_room(self, woken)
         if ticks_diff(self.until, ticks_ms()) <= 0:
             self.until = ticks_ms()
         self.task = core.cur_task
@@ -112,12 +116,20 @@ class Client:
         park(self.task, self.until)
         return None
 
+    def _deliver(self, p):
+        self.seq += 1
+        return p.deliver(self.msg, self.arg, self if self.op == _CALL else None, self.seq)
+
     def _fail(self, kind, text):
         self.state = _IDLE
         raise kind(text + " (from %r)" % self.sender)
 
     def throw(self, exc, *rest):
         # Cancelled while waiting: asyncio has moved the task already.
+        if self.state == _ROOM and self.room:
+            self.dest._room()  # woken for a slot it will not take: the next in line gets it
+        elif self.state == _ROOM:
+            self.dest.unwait(self)
         self.state = _IDLE
         self.parked = False
         raise exc

@@ -1,5 +1,9 @@
 # The event kernel (L1/L2) on MicroPython's asyncio: one dispatcher task serves every
 # server's inbox, highest priority first, one handler at a time, each run to completion.
+# Fair priorities: a lower level with mail gets one turn once it was passed over by
+# `fair_after` higher-level handlers in a row, or its oldest ready server waited `fair_ms`;
+# the next turn goes by priority again, so a flood at any level delays the others by a
+# bounded amount and starves none.
 # When nothing is due the dispatcher parks in asyncio's queue until its next timer (or
 # ~3 days), so asyncio sleeps in poll (WFI on boards) with no periodic wake-ups of ours.
 from micropython import const
@@ -9,6 +13,8 @@ from asyncio import core  # type: ignore[attr-defined]  # internals; not in the 
 LEVELS = const(4)  # priorities 0 (background) .. 3 (urgent)
 _FAR = const(0x10000000)  # ms: the park deadline when nothing is due (~3 days)
 BUDGET_US = const(20000)  # default handler budget; over it is reported, not killed
+FAIR_AFTER = const(8)  # default: higher-level handlers in a row before a waiting level's turn
+FAIR_MS = const(100)  # default: the wait of a ready server that earns its level a turn
 
 
 def far():
@@ -70,7 +76,7 @@ class Park:
 class Fifo:
     # A fixed ring of references (ready servers of one priority level).
     def __init__(self, size):
-        self.items = [None] * size
+        self.items: list = [None] * size
         self.size = size
         self.head = 0
         self.count = 0
@@ -115,8 +121,15 @@ class Timer:
 
 
 class Kernel:
-    def __init__(self, max_servers=24):
+    def __init__(self, max_servers=24, fair_after=FAIR_AFTER, fair_ms=FAIR_MS):
         self.ready = [Fifo(max_servers) for _ in range(LEVELS)]
+        self.passed = [0] * LEVELS  # handlers run above a level while it had mail
+        self.delay_us = [0] * LEVELS  # per level: the last wait from ready to dispatch
+        self.delay_max = [0] * LEVELS  # and the longest since start
+        self.fair_turns = 0  # turns given to a level out of priority order
+        self.fair_after = self.fair_us = 0
+        self.fair(fair_after, fair_ms)
+        self.aged = False  # the last turn was a fair one: the next goes by priority
         self.park = Park()
         self.timers = []
         self.names = {}  # the registry: name -> Proc
@@ -148,19 +161,57 @@ class Kernel:
             raise NoSuchServer("no server is registered as %r (sender %r)" % (dest, sender))
         return Client(p, sender)
 
+    def fair(self, after=FAIR_AFTER, ms=FAIR_MS):
+        # The fairness rule (0 turns a clause off; both 0 is strict priority).
+        if not isinstance(after, int) or not isinstance(ms, int) or after < 0 or ms < 0:
+            raise ValueError("fairness: 'after' and 'ms' must be whole numbers >= 0, not %r, %r"
+                             % (after, ms))
+        self.fair_after = after
+        self.fair_us = ms * 1000
+
+    def levels(self):
+        # Per priority level (for the console): servers ready now, and how long the last and
+        # the longest wait from ready to dispatch were, in us.
+        return [{"pri": i, "ready": self.ready[i].count, "delay_us": self.delay_us[i],
+                 "max_delay_us": self.delay_max[i]} for i in range(LEVELS)]
+
     def make_ready(self, p):
         if not p.queued and p.alive:
             p.queued = True
+            p.ready_at = ticks_us()
             self.ready[p.priority].put(p)
             self.park.wake()
 
     def _pick(self):
-        lvl = LEVELS - 1
-        while lvl >= 0:
-            if self.ready[lvl].count:
-                return self.ready[lvl].get()
-            lvl -= 1
-        return None
+        top = LEVELS - 1
+        while top >= 0 and not self.ready[top].count:
+            top -= 1
+        if top < 0:
+            return None
+        lvl = top if self.aged else self._starved(top)
+        self.aged = lvl != top
+        if self.aged:
+            self.fair_turns += 1
+        below = lvl - 1
+        while below >= 0:
+            if self.ready[below].count:
+                self.passed[below] += 1
+            below -= 1
+        self.passed[lvl] = 0
+        return self.ready[lvl].get()
+
+    def _starved(self, top):
+        # The lowest level under `top` that has waited its turn, else `top`.
+        now = ticks_us()
+        for lvl in range(top):
+            f = self.ready[lvl]
+            if not f.count:
+                continue
+            if self.fair_after and self.passed[lvl] >= self.fair_after:
+                return lvl
+            if self.fair_us and ticks_diff(now, f.items[f.head].ready_at) >= self.fair_us:
+                return lvl
+        return top
 
     async def _loop(self):
         while True:
@@ -170,11 +221,18 @@ class Kernel:
                 await self.park.wait(self._deadline())
                 continue
             p.queued = False
+            self._delay(p)
             if p.alive and p.serve_one():
                 self.dispatched += 1
                 if p.pending():
                     self.make_ready(p)
             await core.sleep_ms(0)  # let I/O tasks and woken callers run between handlers
+
+    def _delay(self, p):
+        d = ticks_diff(ticks_us(), p.ready_at)
+        self.delay_us[p.priority] = d
+        if d > self.delay_max[p.priority]:
+            self.delay_max[p.priority] = d
 
     def run_handler(self, p, fn, msg, arg):
         # Runs one handler to completion, timed; returns its result. Raises what it raises.

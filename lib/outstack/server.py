@@ -5,7 +5,7 @@ from micropython import const
 from time import ticks_ms, ticks_add
 from outstack import errors
 from outstack.inbox import Inbox
-from outstack.kernel import Fifo, Timer, BUDGET_US
+from outstack.kernel import Timer, BUDGET_US
 
 _DEFERRED = const(4)  # calls one server may answer later, at once
 
@@ -91,7 +91,7 @@ class Proc:
         self.priority = spec.priority
         self.budget_us = spec.budget_us or BUDGET_US
         self.inbox = Inbox(spec.inbox)
-        self.waiters = Fifo(4)  # Clients waiting for room
+        self.wait_first = self.wait_last = None  # Clients waiting for room, linked by .next
         self.dclient: list = [None] * _DEFERRED
         self.dseq = [0] * _DEFERRED
         self.dgen = [0] * _DEFERRED
@@ -102,6 +102,7 @@ class Proc:
         self.server = None
         self.alive = False
         self.queued = False
+        self.ready_at = 0  # ticks_us when it last became ready (the kernel's delay figure)
         self.caller = None
         self.caller_seq = 0
         self.msg = None  # the message being handled (for crash records)
@@ -189,10 +190,40 @@ class Proc:
         return True
 
     def _room(self):
-        w = self.waiters
-        while w.count:
-            if w.get().wake_for_room():
-                return
+        c = self.wait_first
+        if c is not None:
+            self._unlink(c, None)
+            c.wake_for_room()
+
+    def wait_room(self, c, first):
+        # c waits for room at the back of the line; at the front if it was woken for room
+        # and lost the slot. A list through the Clients: any number wait, none allocates.
+        c.next = None
+        if self.wait_first is None:
+            self.wait_first = self.wait_last = c
+        elif first:
+            c.next, self.wait_first = self.wait_first, c
+        else:
+            self.wait_last.next = c  # type: ignore[union-attr]  # not None: wait_first is not
+            self.wait_last = c
+
+    def unwait(self, c):
+        # c gave up waiting (timeout, cancel).
+        prev = None
+        w = self.wait_first
+        while w is not None and w is not c:
+            prev, w = w, w.next
+        if w is not None:
+            self._unlink(w, prev)
+
+    def _unlink(self, c, prev):
+        if prev is None:
+            self.wait_first = c.next
+        else:
+            prev.next = c.next
+        if self.wait_last is c:
+            self.wait_last = prev
+        c.next = None
 
     def client(self, dest):
         c = self.clients.get(dest)
@@ -268,8 +299,10 @@ class Proc:
             else:
                 src.fail(ib.seq[ib.head], kind, text)
             ib.drop()
-        while self.waiters.count:
-            self.waiters.get().fail(-1, kind, text)
+        while self.wait_first is not None:
+            c = self.wait_first
+            self._unlink(c, None)
+            c.fail(-1, kind, text)
         for i in range(_DEFERRED):
             if self.dclient[i] is not None:
                 self.dclient[i].fail(self.dseq[i], kind, text)

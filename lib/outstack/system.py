@@ -10,7 +10,7 @@ from outstack.supervisor import Supervisor
 
 class System:
     def __init__(self, table, config_path="/config.json", defaults=None, max_servers=24,
-                 repl=True):
+                 repl=True, fairness=None):
         self.table = table  # name -> dict(factory=..., priority=..., grants=..., ...)
         self.config_path = config_path
         self.defaults = defaults
@@ -19,6 +19,7 @@ class System:
         self.config = None
         self.errors = []  # what went wrong at boot, said once, kept for the console
         self.repl = repl  # a live prompt on the console beside the servers
+        self.fairness = fairness or {}  # Kernel.fair() settings; config.json "fairness" wins
         self.guard = None
         self.check = None  # the BootCheck: safe mode, crash record, quarantine
         self.last_reset = None  # why the previous boot ended, if it crashed
@@ -44,6 +45,7 @@ class System:
             cfg = self.defaults or {}
             self.top = self._tree(cfg)
         self.config = cfg
+        self._fair(cfg)
         self.top.on_escalate = self.escalate
         self.top.start(self.kernel)
         self.kernel.start()
@@ -53,6 +55,12 @@ class System:
         if any(p.spec.mem_limit for p in self.kernel.names.values()):
             asyncio.create_task(self._audit(cfg.get("audit_ms", 1000)))
         return self
+
+    def _fair(self, cfg):
+        try:
+            self.kernel.fair(**dict(self.fairness, **cfg.get("fairness", {})))
+        except (TypeError, ValueError) as e:  # a bad key or value: say so, keep the defaults
+            self._say("%s: fairness: %s; running the kernel's defaults" % (self.config_path, e))
 
     async def _audit(self, ms):
         # A server whose state outgrows its spec's mem_limit is crashed (and so restarted by

@@ -41,8 +41,13 @@ def tree(strategy="one_for_one", names=("a", "b", "c"), **kw):
     return k, sup
 
 
-async def settle(ms=30):
-    await asyncio.sleep_ms(ms)
+async def settle(until, ms=10000):
+    # Wait for what the supervisor does, not for a fixed time: a busy machine is slower.
+    for _ in range(ms // 5):
+        if until():
+            return
+        await asyncio.sleep_ms(5)
+    raise AssertionError("the supervisor did not get there in %d ms" % ms)
 
 
 async def gen(k, name):
@@ -54,7 +59,8 @@ async def gen(k, name):
 async def test_one_for_one_restarts_only_the_crashed_child():
     k, sup = tree()
     k.client("b").try_cast("crash")
-    await settle()
+    await settle(lambda: len(LOG) >= 4 and k.names["b"].alive)
+    await asyncio.sleep_ms(20)  # and nothing more happens
     assert LOG == ["start a", "start b", "start c", "start b"], LOG
     assert await gen(k, "b") == 1  # crashed: no state handed over
     assert k.names["b"].restarts == 1
@@ -63,7 +69,7 @@ async def test_one_for_one_restarts_only_the_crashed_child():
 async def test_one_for_all_restarts_everyone_in_order():
     k, sup = tree("one_for_all")
     k.client("b").try_cast("crash")
-    await settle()
+    await settle(lambda: len(LOG) >= 8 and k.names["c"].alive)
     assert LOG[3:] == ["stop c", "stop a", "start a", "start b", "start c"], LOG
     assert await gen(k, "a") == 2  # stopped cleanly: state handed over
 
@@ -71,7 +77,8 @@ async def test_one_for_all_restarts_everyone_in_order():
 async def test_rest_for_one_restarts_the_rest():
     k, sup = tree("rest_for_one")
     k.client("b").try_cast("crash")
-    await settle()
+    await settle(lambda: len(LOG) >= 6 and k.names["c"].alive)
+    await asyncio.sleep_ms(20)
     assert LOG[3:] == ["stop c", "start b", "start c"], LOG
 
 
@@ -83,7 +90,7 @@ async def test_temporary_and_transient_children():
     k.start()
     k.client("t").try_cast("crash")
     k.client("r").try_cast("crash")
-    await settle()
+    await settle(lambda: "start r" in LOG[2:] and not k.names["t"].alive)
     assert "start t" not in LOG[2:] and "start r" in LOG[2:], LOG
     try:
         k.client("t").try_cast("x")
@@ -98,11 +105,12 @@ async def test_budget_spent_escalates_with_reason():
     k, sup = tree(intensity=3, period_ms=5000, backoff_ms=5)
     sup.on_escalate = lambda s, why: escalated.append(why)
     for _ in range(4):
+        before = k.names["a"].restarts
         try:
             k.client("a").try_cast("crash")
         except errors.ServerDown:
             pass
-        await settle(60)
+        await settle(lambda: escalated or (k.names["a"].alive and k.names["a"].restarts > before))
     assert len(escalated) == 1, escalated
     assert "'a' restarted 3 times" in escalated[0]
     assert not k.names["b"].alive  # the whole tree stopped
@@ -119,7 +127,7 @@ async def test_backoff_grows_between_restarts():
         while not (k.names["a"].alive and k.names["a"].restarts > len(seen)):
             await asyncio.sleep_ms(1)
         seen.append(time.ticks_diff(time.ticks_ms(), t0))
-    assert seen[0] < 20 and 35 <= seen[1] < 80 and 75 <= seen[2] < 140, seen
+    assert seen[1] >= 35 and seen[2] >= 75 and seen[2] > seen[1], seen  # never early
 
 
 async def test_nested_supervisor_escalates_to_parent():
@@ -130,9 +138,9 @@ async def test_nested_supervisor_escalates_to_parent():
     top.start(k)
     k.start()
     k.client("x").try_cast("crash")
-    await settle()
+    await settle(lambda: k.names["x"].alive and k.names["x"].restarts == 1)
     k.client("x").try_cast("crash")  # second crash spends inner's budget of 1
-    await settle(80)
+    await settle(lambda: top.total_restarts == 1 and k.names["x"].alive)
     assert top.total_restarts == 1 and inner.gave_up is None  # restarted fresh by top
     assert await gen(k, "x") == 1  # inner restarted by top, x serves again
 
@@ -146,7 +154,7 @@ async def test_call_to_server_that_dies_mid_call():
         assert "crash mid-call" in str(e)
     else:
         raise AssertionError("no error")
-    await settle()
+    await settle(lambda: k.names["b"].alive and k.names["b"].restarts == 1)
     assert await gen(k, "b") == 1
 
 
@@ -192,5 +200,5 @@ async def test_dead_server_releases_subscriptions_and_timers():
     k.start()
     assert len(k.topics["news"]) == 1 and len(k.timers) == 1
     k.client("s").try_cast("x")
-    await settle()
+    await settle(lambda: not k.names["s"].alive)
     assert k.topics["news"] == [] and k.timers == []

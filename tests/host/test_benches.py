@@ -35,7 +35,7 @@ def test_ipc_bench_runs_on_a_virtual_board(make_board):
     vb = make_board(files={"/main.py": "print('bench board')\n"})
     out = mpremote(vb.usb_port, "exec", "BENCH_SHORT=1", "run", str(ROOT / "bench/ipc.py"),
                    timeout=300).stdout
-    assert "call round trip" in out and "urgent dispatch" in out, out
+    assert "call round trip" in out and "urgent dispatch" in out and "starvation" in out, out
 
 
 def test_trace_bench_runs_on_a_virtual_board(make_board):

@@ -2,7 +2,7 @@
 
 import time
 
-from tests.conftest import typed
+from tests.conftest import mpremote, one_line_error, outstack, typed
 
 MAIN = """
 from outstack.system import System
@@ -36,3 +36,87 @@ def test_prompt_answers_while_servers_run(make_board):
     assert typed(vb, "1/0") == "Traceback (most recent call last):"
     assert "ZeroDivisionError: divide by zero" in vb.output.decode(errors="replace")
     assert typed(vb, "40 + 2") == "42"  # the prompt survived the error
+
+
+def _booted(vb):
+    end = time.monotonic() + 10
+    while b">>> " not in vb.output and time.monotonic() < end:
+        time.sleep(0.02)
+
+
+def _said(vb, start, needle, timeout=10.0):
+    end = time.monotonic() + timeout
+    while needle not in vb.output[start:]:
+        assert time.monotonic() < end, f"no {needle!r} in:\n{vb.output[start:][-1500:]!r}"
+        time.sleep(0.02)
+
+
+def test_bytes_that_are_not_text_do_not_end_the_prompt(make_board):
+    vb = make_board(files={"/main.py": MAIN})
+    _booted(vb)
+    vb.type(b"\xff")
+    vb.type(b"\x80\r")
+    assert typed(vb, "40 + 2") == "42"
+    start = len(vb.output)
+    vb.type(b"'\xc3\xa9' + \xff'x'\r")  # text, then one stray byte, in one line
+    _said(vb, start, b"line is not UTF-8 text: ignored")
+    assert typed(vb, "len('\u00e9')") == "1"  # UTF-8 that is text is taken whole
+    assert int(typed(vb, "await call('counter', 'get')")) > 0  # the servers never stopped
+
+
+def test_control_characters_are_not_typing(make_board):
+    vb = make_board(files={"/main.py": MAIN})
+    _booted(vb)
+    vb.type(bytes(c for c in range(32) if c not in (3, 10, 13, 0x1E)) + b"\x1b[A\x7f\x7f\r")
+    assert typed(vb, "6 * 7") == "42"
+
+
+def test_a_line_of_any_length_gets_a_clear_error(make_board):
+    vb = make_board(files={"/main.py": MAIN})
+    _booted(vb)
+    for size in (16 * 1024, 32 * 1024, 200 * 1024):
+        start = len(vb.output)
+        vb.type(b"1" * size + b"\r")
+        _said(vb, start, b"outstack: line longer than 1024 bytes: ignored")
+        assert typed(vb, "40 + 2") == "42", size
+    start = len(vb.output)
+    vb.type(b"\x1e" + b"x" * 5000 + b"\r")  # a console command too long: its answer says so
+    _said(vb, start, b'\x1e{"error": "line longer than 1024 bytes: ignored"}\x1f')
+    assert typed(vb, "1 + 1") == "2"
+
+
+def test_a_command_that_runs_out_of_memory_is_reported(make_board):
+    vb = make_board(files={"/main.py": MAIN})
+    _booted(vb)
+    start = len(vb.output)
+    vb.type(b"x = bytearray(1 << 30)\r")
+    _said(vb, start, b"MemoryError")
+    assert typed(vb, "40 + 2") == "42"
+    assert int(typed(vb, "await call('counter', 'get')")) > 0
+
+
+def test_console_says_main_is_stopped_and_the_plain_repl_takes_any_bytes(make_board):
+    vb = make_board(files={"/main.py": MAIN})
+    _booted(vb)
+    mpremote(vb.usb_port, "exec", "print('main.py stops here')")
+    start, mark = len(vb.output), vb.mark()
+    out = outstack("console", "--port", vb.usb_port, "servers")
+    one_line_error(out, "main.py is stopped", "soft-reset")
+    assert b"\x1e" not in vb.output[start:].replace(b"\x1e\r", b"")  # only the empty probe
+    # A board's REPL takes any bytes: lines, pastes and raw code that are not UTF-8.
+    vb.type(b"\xff")
+    vb.type(b"\x80\r")
+    vb.type(b"'\xc3\xa9' + \xfe\r")
+    vb.type(b"\x05\xff\x80\x04")  # paste mode, then run it
+    vb.type(b"\x1e" + bytes(range(0x80, 0x100)) + b"\r1 + 1\r")
+    _said(vb, start, b"1 + 1\r\n2\r\n")
+    assert b"SyntaxError: invalid UTF-8 in the line" in vb.output[start:]  # said, not died
+    assert not [e for e in vb.events[mark:] if e.kind == "booted"]  # no reset either
+    assert mpremote(vb.usb_port, "exec", "print(6 * 7)").stdout.strip() == "42"
+    vb.type(b"\r\x04")  # Ctrl-D at the friendly prompt: a soft reset that runs main.py
+    end = time.monotonic() + 30
+    while True:  # main.py runs again, and with it the live prompt and its console
+        out = outstack("console", "--port", vb.usb_port, "servers")
+        if out.returncode == 0 or time.monotonic() > end:
+            break
+    assert out.returncode == 0 and "counter" in out.stdout, out.stderr

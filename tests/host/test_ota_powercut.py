@@ -47,10 +47,17 @@ def _boot(vb, **power):
 
 
 def _wait(vb, start, needle, timeout=10.0):
+    # The whole line that holds `needle`: a print may reach the host in several chunks.
     end = time.monotonic() + timeout
-    while needle not in vb.output[start:] and vb.state == "on" and time.monotonic() < end:
+    while not _line(vb, start, needle) and vb.state == "on" and time.monotonic() < end:
         time.sleep(0.005)
-    return needle in vb.output[start:]
+    return _line(vb, start, needle)
+
+
+def _line(vb, start, needle):
+    text = bytes(vb.output[start:])
+    i = text.find(needle)
+    return i >= 0 and text.find(b"\n", i) >= 0
 
 
 def test_power_cut_at_every_flash_write_of_an_install(make_board):

@@ -38,6 +38,8 @@ def print_exception(e):
 
 def _run(src, g, name, mode):
     try:
+        if not isinstance(src, str):
+            src = bytes(src).decode()  # what a board's compiler gets: bytes, maybe not text
         exec(compile(src, name, mode), g)
     except BaseException as e:  # SystemExit too: the REPL outlives what it runs
         print_exception(e)
@@ -71,7 +73,11 @@ def _readline(prompt, history):
             return None
         if c == 13:
             _out.write("\n")
-            return line.decode()
+            try:
+                return line.decode()
+            except UnicodeError:
+                _out.write("SyntaxError: invalid UTF-8 in the line\n")  # as a compiler says
+                return ""
         if c in (1, 2, 4, 5) and not line:
             return c
         if c in (8, 127):
@@ -142,7 +148,7 @@ def _paste(g):
             return
         if c == 4:
             _out.write("\n")
-            _run(buf.decode(), g, "<stdin>", "exec")
+            _run(buf, g, "<stdin>", "exec")
             return
         buf.append(c)
         _out.write(chr(c) if c != 13 else "\n=== ")
@@ -218,3 +224,5 @@ def run(mode, g):
             # Ctrl-C between two prompts (say, a second one while a banner prints): a board
             # ignores it there; we start the prompt of the same mode again.
             _out.write("\n")
+        except Exception as e:  # a board's REPL (in C) takes any bytes: so must this one
+            print_exception(e)

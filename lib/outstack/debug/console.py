@@ -35,13 +35,15 @@ class Console:
     def __init__(self, system):
         self.system = system
         self.kernel = system.kernel
+        self.commands = [n[2:] for n in dir(self) if n.startswith("c_")]
 
     async def run(self, line):
         words = line.split()
         if not words:
             raise ValueError("empty command: try help")
         cmd, args = words[0], words[1:]
-        fn = getattr(self, "c_" + cmd, None)
+        # Matched by value first: getattr would keep every word a link sends (interned).
+        fn = getattr(self, "c_" + cmd, None) if cmd in self.commands else None
         if fn is None:
             raise ValueError("unknown command %r: one of %s"
                              % (cmd, ", ".join(h[0].split()[0] for h in HELP)))
@@ -72,7 +74,8 @@ class Console:
                 rows.append({"name": name, "state": "quarantined"})
         return {"uptime_ms": safemode.uptime_ms(), "free": gc.mem_free(),
                 "alloc": gc.mem_alloc(), "dispatched": self.kernel.dispatched,
-                "over_budget": self.kernel.over_budget, "servers": rows}
+                "over_budget": self.kernel.over_budget, "servers": rows,
+                "levels": self.kernel.levels(), "fair_turns": self.kernel.fair_turns}
 
     def _row(self, p):
         from outstack import log

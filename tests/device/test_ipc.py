@@ -191,12 +191,10 @@ async def test_callers_queued_on_a_dying_server_fail_at_once():
     tasks = [asyncio.create_task(call(k.client("counter"))) for _ in range(3)]
     await asyncio.sleep_ms(0)  # the three calls are queued behind "boom"
     assert p.inbox.count == 4
-    t0 = time.ticks_ms()
     k.start()
     for t in tasks:
         await t
-    assert got == ["ServerDown"] * 3, got
-    assert time.ticks_diff(time.ticks_ms(), t0) < 2500  # at once, not at the 5 s timeout
+    assert got == ["ServerDown"] * 3, got  # told at once: a timeout would be CallTimeout
 
 
 async def test_malformed_message_is_refused_and_server_keeps_serving():

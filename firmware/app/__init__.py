@@ -32,8 +32,7 @@ TABLE = {
     },
     "uplink": {
         "factory": "app.uplink:Uplink", "priority": 0, "subscribes": ("summaries",),
-        "config": {"enabled": False,  # needs settings: config.json turns it on
-                   "ssid": "", "key": "", "host": "127.0.0.1", "port": 9000, "backlog": 16,
+        "config": {"ssid": "", "key": "", "host": "127.0.0.1", "port": 9000, "backlog": 16,
                    "join_ms": 10000, "retry_ms": 2000},
     },
 }

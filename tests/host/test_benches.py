@@ -47,5 +47,5 @@ def test_trace_bench_runs_on_a_virtual_board(make_board):
 
 def test_dev_bench_runs():
     out = _run("bench/dev.py", "--short")
-    assert "outstack dev over UART1" in out and "outstack dev over TCP" in out, out
+    assert "outstack dev over UART1 115200: serving" in out and "over TCP: verdict" in out, out
     assert "mpremote fs cp + soft reset" in out

@@ -228,7 +228,8 @@ def boot(cfg):
 async def test_config_selects_servers_and_a_disabled_one_never_starts():
     s = boot({"servers": {"sensor": {"period_ms": 50}, "processing": {"every": 2},
                           "storage": {"path": fresh(TMP + "/sel.csv"), "batch": 1},
-                          "status": {"enabled": False}, "uplink": {"enabled": False}}})
+                          "status": {"enabled": False}, "uplink": {"enabled": False},
+                          "ota": {"enabled": False}}})
     await asyncio.sleep_ms(320)
     assert s.errors == []
     assert sorted(s.kernel.names) == ["processing", "sensor", "storage"]
@@ -242,7 +243,7 @@ async def test_unknown_server_in_config_is_reported_and_the_rest_of_it_runs():
     await asyncio.sleep_ms(10)
     assert len(s.errors) == 1, s.errors
     assert "'sensr'" in s.errors[0] and "sensor" in s.errors[0] and "ignored" in s.errors[0]
-    assert sorted(s.kernel.names) == ["processing", "sensor", "status", "storage"]
+    assert sorted(s.kernel.names) == ["ota", "processing", "sensor", "status", "storage"]
     await s.top.stop()
 
 

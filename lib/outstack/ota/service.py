@@ -1,8 +1,10 @@
 # The OTA server: takes pushes on UART1 and, when configured, on a TCP port (Wi-Fi), one at
 # a time (a second push is told BUSY), verifies each package and installs it live.
 # Config: {"keys": [{"n": "<hex>"}], "uart": true, "baud": 115200, "tcp_port": 0,
-#          "max_size": 1048576, "modules": ["app.*"], "console": true}. Needs the "ota" right
-# (and "debug" for the console on its link); essential.
+#          "max_size": 1048576, "modules": ["app.*"], "console": true, "tcp_console": false,
+#          "console_keys": [...], "console_reads": true}. The console rides UART1 unless
+# "console" is false, TCP only with "tcp_console"; changes need a signature (debug/auth.py).
+# Needs the "ota" right (and "debug" for the console on its link); essential.
 import asyncio
 import os
 from outstack.server import Server
@@ -22,12 +24,23 @@ class OtaServer(Server):
         self.keys = None
 
     async def run(self):
-        if self.config.get("tcp_port"):
-            self.listener = await asyncio.start_server(self._tcp, "0.0.0.0", self.config["tcp_port"])
-        if self.config.get("uart", True):
-            await self._uart()
-        else:
-            await asyncio.Event().wait()  # TCP only: the listener does the work
+        try:
+            if self.config.get("tcp_port"):
+                self.listener = await asyncio.start_server(self._tcp, "0.0.0.0",
+                                                           self.config["tcp_port"])
+            if self.config.get("uart", True):
+                await self._uart()
+            else:
+                await asyncio.Event().wait()  # TCP only: the listener does the work
+        finally:  # crashed or stopped: the port is free for the next start
+            await self._close()
+
+    async def _close(self):
+        lst, self.listener = self.listener, None
+        if lst is not None:
+            lst.close()
+            await lst.wait_closed()
+        await self.rx.close_all()
 
     async def _uart(self):
         from outstack import hal
@@ -37,10 +50,7 @@ class OtaServer(Server):
             await self.rx.serve(stream, stream)
 
     async def _tcp(self, reader, writer):
-        try:
-            await self.rx.serve(reader, writer)
-        finally:
-            writer.close()
+        await self.rx.serve(reader, writer, True, self.config.get("tcp_console", False))
 
     async def _console(self, line):
         # The same link carries the debug console, for a spec granted the "debug" right.
@@ -130,7 +140,7 @@ class OtaServer(Server):
         seq, trial, prev = slots.read()
         return {"busy": self.rx.busy, "received": self.rx.received, "last": self.rx.last,
                 "running": seq, "state": trial, "previous": prev, "accepted": state["seq"],
-                "versions": state["versions"]}
+                "versions": state["versions"], "rolled_back": slots.last_note()}
 
     def handle_call(self, msg, arg):
         if msg == "status":
@@ -140,6 +150,7 @@ class OtaServer(Server):
     def terminate(self, reason):
         if self.listener:
             self.listener.close()
+            self.listener = None
 
 
 def _admit_ram(mods):

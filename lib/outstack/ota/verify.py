@@ -197,8 +197,11 @@ def _module(e, where):
 
 
 # ----- paths --------------------------------------------------------------------------------
+_NAME_MAX = const(64)  # characters in one part of a module path (LittleFS stops at 255)
+
+
 def _ident(s):
-    if not s or s[0].isdigit():
+    if not s or len(s) > _NAME_MAX or s[0].isdigit():
         return False
     for c in s:
         if not (c.isalpha() or c.isdigit() or c == "_"):
@@ -217,8 +220,8 @@ def module_of(path, area):
     ext = path[dot + 1 :] if dot > 0 else ""
     parts = path[1:dot].split("/")
     if ext not in ("py", "mpy") or not all(_ident(p) for p in parts):
-        raise OtaRejected("path", "module path %r: folders and file must be Python names, the file "
-                          "ending .py or .mpy" % path)
+        raise OtaRejected("path", "module path %r: folders and file must be Python names of at "
+                          "most %d characters, the file ending .py or .mpy" % (path[:100], _NAME_MAX))
     if len(parts) > 1 and parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
@@ -249,6 +252,9 @@ class Policy:
 
     def check(self, m):
         self._target(m)
+        if m["type"] == "rollback" and not all(_ident(p) for p in m["module"].split(".")):
+            raise OtaRejected("path", "rollback of %r: a module name is Python names joined by "
+                              "dots, each at most %d characters" % (m["module"][:100], _NAME_MAX))
         if m["type"] == "rollback" and not allowed(m["module"], self.allow):
             raise OtaRejected("unknown", "no module %r in this board's module area" % m["module"])
         if m["type"] == "update":

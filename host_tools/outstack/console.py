@@ -174,6 +174,14 @@ def signed(ch, key, line: str, timeout: float = ANSWER_S) -> str:
 def ask(ch, line: str, timeout: float = ANSWER_S):
     """Run one command; its data, or BoardError with the board's message. A command the
     board wants signed is signed with the channel's key (ch.key) and asked again."""
+    try:
+        return _ask(ch, line, timeout)
+    except (EOFError, OSError) as e:
+        raise CliError(f"the board closed the link before answering {line.split()[0]!r}: "
+                       f"{e}") from None
+
+
+def _ask(ch, line: str, timeout: float):
     said = ch.ask(line, timeout)
     if isinstance(said, dict) and str(said.get("error", "")).startswith(NEEDED):
         key = getattr(ch, "key", None)

@@ -34,10 +34,10 @@ def record(console, name, n=None):
 
 
 def _carrier(console, name):
-    # True if this command runs in `name`'s own task (its link carries the console): what
-    # stops that task must wait until the answer is out ("can't cancel self" otherwise).
-    c = console.system.top.find(name)
-    return c is not None and c.task is not None and c.task is asyncio.current_task()
+    # True if `name` may carry this very command (a server with a link: OTA, console): what
+    # stops it must wait until the answer is out ("can't cancel self", a closed socket).
+    p = console.kernel.names.get(name)
+    return p is not None and getattr(p.server, "rx", None) is not None
 
 
 async def _later(fn, *args):

@@ -128,3 +128,17 @@ def test_reads_can_be_closed_and_a_rotated_out_key_is_refused(make_board, keydir
         one_line_error(console(port, "restart", "greet", key=pem(keydirs, "trusted")),
                        "which this board does not trust")
         assert console(port, "restart", "greet", key=pem(keydirs, "next")).returncode == 0
+
+
+def test_the_console_fits_a_pico_heap_beside_the_demo(make_board):
+    # --board rp2040 plays a 192 KB heap: the console's board side is a small dispatcher whose
+    # commands load for one command and go again, so the demo keeps running beside it.
+    vb = make_board(board="rp2040")
+    end = time.monotonic() + 20
+    while b"status: up" not in vb.output and time.monotonic() < end:  # the demo is running
+        time.sleep(0.1)
+    for _ in range(3):
+        for words in (("servers",), ("graph",), ("mem",), ("info", "sensor"), ("crashes",)):
+            out = outstack("console", "--port", vb.usb_port, *words, timeout=60)
+            assert out.returncode == 0, (words, out.stderr, bytes(vb.output[-2000:]))
+    assert b"MemoryError" not in vb.output and vb.state == "on"

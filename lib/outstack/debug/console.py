@@ -50,6 +50,9 @@ class Console:
             raise ValueError("unknown command %r: one of %s"
                              % (cmd, ", ".join(h[0].split()[0] for h in HELP)))
         name = "outstack.debug." + where[0]
+        import gc
+
+        gc.collect()  # room for the command's module, in one piece if possible
         try:  # loaded for this command, let go after it: a Pico's heap holds no idle code
             return await _result(getattr(__import__(name, None, None, ("x",)), where[1])(self, *args))
         finally:

@@ -13,20 +13,33 @@ def proc(console, name):
 def servers(console):
     import gc
     from outstack import safemode
+    from outstack.debug.console import Stream
 
     k = console.kernel
-    rows = [_row(p) for p in k.names.values()]
+    gc.collect()
+    head = {"uptime_ms": safemode.uptime_ms(), "free": gc.mem_free(), "alloc": gc.mem_alloc(),
+            "dispatched": k.dispatched, "over_budget": k.over_budget}
     st = console.system.check.state if console.system.check else {}
-    for name in st.get("quarantine", ()):
-        if name not in k.names:
-            rows.append({"name": name, "state": "quarantined"})
-    return {"uptime_ms": safemode.uptime_ms(), "free": gc.mem_free(), "alloc": gc.mem_alloc(),
-            "dispatched": k.dispatched, "over_budget": k.over_budget, "servers": rows}
+    rows = [_row(p) for p in k.names.values()]  # what can fail (imports, RAM) fails here
+    rows += [{"name": n, "state": "quarantined"} for n in st.get("quarantine", ()) if n not in k.names]
+    return Stream(_json(head, rows))
+
+
+def _json(head, rows):
+    # One row at a time: a Pico's heap has no room for the whole table as one JSON string.
+    import json
+
+    yield json.dumps(head)[:-1] + ', "servers": ['
+    for i, r in enumerate(rows):
+        yield (", " if i else "") + json.dumps(r)
+    yield "]}"
 
 
 def _row(p):
-    from outstack import log
+    import sys
     from outstack.debug.mem import size_of
+
+    log = sys.modules.get("outstack.log")  # not loaded: nothing has logged (and no RAM spent)
 
     mem, whole = size_of(p.server) if p.server is not None else (0, True)
     w = p.watch
@@ -35,7 +48,7 @@ def _row(p):
             "high": p.inbox.high, "size": p.inbox.size, "in": p.handled, "out": p.sent,
             "max_us": p.max_us, "busy_us": p.busy_us, "over": p.over_budget,
             "lost": p.lost, "rejected": p.rejected, "mem": mem, "mem_whole": whole,
-            "level": log.level_of(p.name),
+            "level": log.level_of(p.name) if log else None,
             "trace": w is not None and w.trace is not None,
             "record": w.ring.size if w is not None and w.ring is not None else 0,
             "fault": p.fault.kind if p.fault is not None else None,

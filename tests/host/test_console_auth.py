@@ -55,11 +55,12 @@ def pem(keydirs, name):
     return str(keydirs[name] / "ota-key.pem")
 
 
-def _board(make_board, keydirs, **extra):
+def _board(make_board, keydirs, files=None, main=lambda m: m, **extra):
     tcp = free_port()
     ota = {"keys": [json.loads((keydirs["trusted"] / "ota-pub.json").read_text())],
            "tcp_port": tcp, "tcp_console": True, "install": True, **extra}
-    vb = make_board(files={"/main.py": MAIN, "/ota.json": json.dumps(ota), "/app/greet.py": GREET})
+    vb = make_board(files={"/main.py": main(MAIN), "/ota.json": json.dumps(ota),
+                           "/app/greet.py": GREET, **(files or {})})
     end = time.monotonic() + 10
     while b">>> " not in vb.output and time.monotonic() < end:
         time.sleep(0.02)

@@ -159,3 +159,55 @@ def test_rollback_names_are_checked_and_long_names_refused(make_board, keydirs, 
         one_line_error(out, "refused (path)", "at most 64 characters")
     else:
         one_line_error(r)
+
+
+def test_a_part_file_left_by_a_stranger_gives_way_to_a_real_push(make_board, keydirs):
+    vb = _board(make_board, keydirs, install=False, max_size=4_000_000)
+    probe = TcpLine("127.0.0.1", vb.tcp)
+    probe.write(frame(HELLO, (3_000_000).to_bytes(4, "little") + b"\x00" * 32))
+    got = Frames(probe).next(10)
+    probe.close()
+    assert got[0] == FAIL and b"bytes of flash free" in got[1], got
+    free = int(got[1].split(b": ")[1].split()[0])
+    stranger = TcpLine("127.0.0.1", vb.tcp)
+
+    def cut(done, total):
+        if done > free - 40000:
+            raise KeyboardInterrupt  # the stranger goes away with most of flash taken
+
+    with pytest.raises(KeyboardInterrupt):
+        Sender(stranger, cut).push(b"\x5a" * (free - 4096))
+    stranger.close()
+    mine = TcpLine("127.0.0.1", vb.tcp)
+    try:
+        end = time.monotonic() + 30
+        while True:  # the stranger's lock goes when its link does (or when it goes stale)
+            try:
+                said = Sender(mine).push(b"m" * 60000)
+                break
+            except CliError as e:
+                assert "busy" in str(e) and time.monotonic() < end, e
+                time.sleep(1)
+    finally:
+        mine.close()
+    assert said == "received 60000 bytes", said
+
+
+HANG = GREET.replace("def handle_call", "def init(self, config, state):\n        while True:\n"
+                     "            pass\n    def handle_call")
+
+
+def test_a_watchdog_reset_during_an_install_is_told_with_its_reason(make_board, keydirs,
+                                                                     tmp_path):
+    vb = _board(make_board, keydirs, files={"/wd.json": json.dumps({"watchdog_ms": 1500})},
+                main=lambda m: m.replace("/none.json", "/wd.json"))
+    good = _pack(tmp_path, keydirs, GREET.replace("v1", "v2"), 3)
+    assert outstack("ota", "push", str(good), "--port", vb.uart_port).returncode == 0
+    bad = _pack(tmp_path, keydirs, HANG, 4, version="3.0.0")
+    out = outstack("ota", "push", str(bad), "--port", vb.uart_port, timeout=180)
+    one_line_error(out, "went down during the install", "update 4 was not confirmed",
+                   "cause WDT", "rolled back to 3")
+    st = outstack("ota", "status", "--port", vb.uart_port)
+    assert st.returncode == 0, st.stderr
+    assert "running update 3 (good), previous 0" in st.stdout, st.stdout
+    assert "last rollback: update 4 was not confirmed before the reset (cause WDT)" in st.stdout

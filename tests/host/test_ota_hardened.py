@@ -211,3 +211,19 @@ def test_a_watchdog_reset_during_an_install_is_told_with_its_reason(make_board, 
     assert st.returncode == 0, st.stderr
     assert "running update 3 (good), previous 0" in st.stdout, st.stdout
     assert "last rollback: update 4 was not confirmed before the reset (cause WDT)" in st.stdout
+
+
+def test_a_silent_tcp_peer_is_let_go(make_board, keydirs):
+    vb = _board(make_board, keydirs, idle_ms=1500)
+    held = [TcpLine("127.0.0.1", vb.tcp) for _ in range(3)]  # every slot taken, then silence
+    for line in held:
+        with pytest.raises(EOFError):  # the board closes each: idle
+            end = time.monotonic() + 30
+            while time.monotonic() < end:
+                line.read(1)
+        line.close()
+    t = TcpLine("127.0.0.1", vb.tcp)
+    try:
+        assert "running" in _status(t)  # the slots are free again
+    finally:
+        t.close()

@@ -126,6 +126,7 @@ class Receiver:
         self.last = None  # the last session's result, for `status`
         self.open = []  # the TCP writers being served, closed when the server stops
         self.refused = 0  # TCP connections turned away (over MAX_LINKS)
+        self.idle_ms = LINK_IDLE_MS
 
     async def serve(self, reader, writer, tcp=False, console=True):
         """One connection: any number of packages, one after another. A TCP one is bounded
@@ -172,7 +173,7 @@ class Receiver:
             if store.f is not None:
                 kind = await asyncio.wait_for_ms(link.frame(), IDLE_MS)
             elif tcp:
-                kind = await asyncio.wait_for_ms(link.frame(), LINK_IDLE_MS)
+                kind = await asyncio.wait_for_ms(link.frame(), self.idle_ms)
             else:
                 kind = await link.frame()  # UART between pushes: wait for as long as it takes
             if tcp and ticks_diff(ticks_ms(), start) > SESSION_MS:

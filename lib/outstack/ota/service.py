@@ -2,8 +2,9 @@
 # a time (a second push is told BUSY), verifies each package and installs it live.
 # Config: {"keys": [{"n": "<hex>"}], "uart": true, "baud": 115200, "tcp_port": 0,
 #          "max_size": 1048576, "modules": ["app.*"], "console": true, "tcp_console": false,
-#          "console_keys": [...], "console_reads": true}. The console rides UART1 unless
-# "console" is false, TCP only with "tcp_console"; changes need a signature (debug/auth.py).
+#          "console_keys": [...], "console_reads": true, "idle_ms": 60000}. The console rides
+# UART1 unless "console" is false, TCP only with "tcp_console"; changes need a signature
+# (debug/auth.py). "idle_ms": how long a silent TCP peer is kept.
 # Needs the "ota" right (and "debug" for the console on its link); essential.
 import asyncio
 import os
@@ -20,6 +21,7 @@ class OtaServer(Server):
         self.rx = Receiver(config.get("max_size", MAX_SIZE),
                            self.install if config.get("install", True) else None, self.status,
                            self._console if config.get("console", True) else None)
+        self.rx.idle_ms = config.get("idle_ms", self.rx.idle_ms)  # a silent TCP peer goes
         self.listener = None
         self.keys = None
 

@@ -201,6 +201,8 @@ def record(d) -> str:
 
 
 def restarted(d) -> str:
+    if d["state"].startswith("restarting"):  # it carries this very link: answered first
+        return f"{d['server']}: {d['state']}"
     return f"{d['server']}: restarted, {d['state']} (restarts {d['restarts']})"
 
 

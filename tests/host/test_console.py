@@ -152,7 +152,8 @@ def test_the_console_over_uart1_and_tcp(board):
         r = rows(port)
         assert r["ticker"]["state"] == "running", port
         assert "ticker [permanent]" in console(port, "graph").stdout
-        assert data(port, "level", "sink", "WARNING")["level"] == 30
+        one_line_error(console(port, "level", "sink", "WARNING", key=False), "signature required")
+        assert data(port, "level", "sink", "WARNING")["level"] == 30  # signed (--key)
         out = console(port, "info", "nope")
         one_line_error(out, "info: no server 'nope'", "sink, ticker")
     assert rows(board.usb_port)["sink"]["level"] == 30  # all three reach the same system

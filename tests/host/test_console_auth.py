@@ -143,3 +143,4 @@ def test_the_console_fits_a_pico_heap_beside_the_demo(make_board):
             out = outstack("console", "--port", vb.usb_port, *words, timeout=60)
             assert out.returncode == 0, (words, out.stderr, bytes(vb.output[-2000:]))
     assert b"MemoryError" not in vb.output and vb.state == "on"
+

@@ -74,7 +74,7 @@ class Auth:
             raise Refused("challenge %s expired: ask a fresh one" % words[1])
         if not keys:
             raise Refused("this board trusts no console key: set console_keys or OTA keys")
-        from outstack.ota.verify import rsa_ok
+        from outstack.ota.rsa import rsa_ok
 
         digest = hashlib.sha256(message(nonce, command)).digest()
         for k in keys:
@@ -89,7 +89,7 @@ class Auth:
 
 def keys_for(system, config):
     """The keys that may sign console commands on a link served with `config`."""
-    from outstack.ota.verify import load_keys
+    from outstack.ota.rsa import load_keys
 
     entries = config.get("console_keys")
     if not entries:

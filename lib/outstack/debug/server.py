@@ -17,6 +17,9 @@ class ConsoleServer(Server):
         self.listener = None
 
     async def _answer(self, line):
+        import gc
+
+        gc.collect()  # compiling the console wants its RAM in one piece
         from outstack.debug.console import answer_for
 
         return await answer_for(self, line)

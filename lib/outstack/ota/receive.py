@@ -2,16 +2,11 @@
 # that is synced at every acknowledgement, so a cut link or a reset resumes from the last
 # acknowledged byte; the whole file's SHA-256 must match what HELLO announced.
 import asyncio
-import hashlib
-import os
 from time import ticks_ms, ticks_diff
 from micropython import const
-from outstack.ota import link as L, slots
+from outstack.ota import link as L
+from outstack.ota.store import PACKAGE, Store, free_for
 
-DIR = "/.outstack/ota"
-PART = DIR + "/incoming.part"
-META = DIR + "/incoming.meta"
-PACKAGE = DIR + "/incoming.pkg"  # complete and checked: what the installer reads
 WINDOW = const(8192)  # bytes the host may have in flight: enough to keep the line busy
 ACK_EVERY = const(2048)
 IDLE_MS = const(5000)  # a push in progress that sends nothing for this long is over
@@ -20,99 +15,6 @@ SESSION_MS = const(600000)  # and none stays longer than this, busy or not
 STALE_MS = const(10000)  # a push whose bytes stopped this long gives the lock up to another
 MAX_LINKS = const(3)  # TCP connections at once; more are told so and closed
 MAX_SIZE = const(1 << 20)
-
-
-def _free():
-    st = os.statvfs("/")
-    return st[0] * st[3]
-
-
-def _part():
-    try:
-        return os.stat(PART)[6]
-    except OSError:
-        return 0
-
-
-class Store:
-    # The part file and what it belongs to (size and digest, in META).
-    def __init__(self):
-        self.f = None  # the open part file while a push is in progress
-        self.h = hashlib.sha256()
-        self.size = 0
-        self.have = 0
-        self.digest = b""
-        self.moved = ticks_ms()  # of the last byte taken: a push that stops moving is stale
-
-    def resume(self, size, digest):
-        slots.makedirs(DIR)
-        meta = "%d %s" % (size, bytes(digest).hex())
-        try:
-            with open(META) as m:
-                same = m.read() == meta
-            have = os.stat(PART)[6] if same else 0
-        except OSError:
-            same, have = False, 0
-        self.h = hashlib.sha256()
-        if same and have <= size:
-            self._rehash(have)
-        else:
-            have = 0
-            with open(META, "w") as m:
-                m.write(meta)
-            open(PART, "wb").close()
-        self.f = open(PART, "ab")
-        self.size, self.have, self.digest = size, have, bytes(digest)
-        return have
-
-    def _rehash(self, n):
-        buf = bytearray(512)
-        with open(PART, "rb") as f:
-            while n:
-                k = f.readinto(memoryview(buf)[: min(n, 512)])
-                self.h.update(memoryview(buf)[:k])
-                n -= k
-
-    def _file(self):
-        f = self.f
-        if f is None:
-            raise OSError("no push in progress")
-        return f
-
-    def write(self, data):
-        self.moved = ticks_ms()
-        self._file().write(data)
-        self.h.update(data)
-        self.have += len(data)
-
-    def sync(self):
-        self._file().flush()
-
-    def finish(self):
-        self._file().close()
-        self.f = None
-        if self.have != self.size:
-            return "package is %d bytes, %d arrived" % (self.size, self.have)
-        if self.h.digest() != self.digest:
-            self.discard()
-            return "package SHA-256 does not match what the host announced: discarded"
-        os.rename(PART, PACKAGE)
-        os.remove(META)
-        return None
-
-    def close(self):
-        f, self.f = self.f, None
-        if f is not None:
-            f.flush()
-            f.close()
-
-    def discard(self):
-        self.close()
-        for p in (PART, META):
-            try:
-                os.remove(p)
-            except OSError:
-                pass
 
 
 class Receiver:
@@ -214,10 +116,18 @@ class Receiver:
         except UnicodeError:
             await link.send(L.FAIL, b"a console command must be UTF-8 text")
             return
-        for piece in await self.console(line):
-            piece = piece.encode() if isinstance(piece, str) else piece
-            for i in range(0, len(piece), 1024):
-                await link.send(L.OUT, piece[i : i + 1024])
+        try:
+            for piece in await self.console(line):
+                piece = piece.encode() if isinstance(piece, str) else piece
+                for i in range(0, len(piece), 1024):
+                    await link.send(L.OUT, piece[i : i + 1024])
+        except MemoryError:  # the link lives on: the next command may find room
+            import gc
+
+            gc.collect()
+            await link.send(L.FAIL, b"out of memory for this console command: try again, or "
+                            b"free RAM (fewer servers)")
+            return
         await link.send(L.DONE)
 
     async def _hello(self, link, store):
@@ -231,7 +141,7 @@ class Receiver:
         size = L.u32(p)
         store.close()
         have = 0
-        free = _free() + _part()  # a part file left by any push gives way to this one
+        free = free_for()
         if not self.max_size:
             reason = "this link carries the console only: push updates to the OTA server"
         elif size > self.max_size:

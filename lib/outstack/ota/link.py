@@ -1,7 +1,9 @@
 # Frames of the update link, the same over UART1 and TCP:
 #   A5 5A | kind u8 | len u16 LE | payload (len <= 1040) | CRC-32 u32 LE of kind..payload
 # A reader resynchronises on A5 5A after noise; a frame whose CRC fails is dropped and
-# counted. One preallocated buffer: receiving a frame of any size allocates nothing.
+# counted. One preallocated buffer holds any frame; the one allocation per frame is the
+# small timer task that drops a frame whose bytes stop coming for _GAP_MS.
+import asyncio
 from binascii import crc32
 from micropython import const
 
@@ -21,7 +23,7 @@ NAK = const(0x4E)  # N: send again from offset u32 (a gap or a bad frame)
 DONE = const(0x4B)  # K: text: what the board made of it
 FAIL = const(0x58)  # X: text: why it refused
 BUSY = const(0x42)  # B: another push is in progress
-_GAP_MS = const(1000)  # a frame's bytes come together: a silence this long inside one drops it
+_GAP_MS = const(2000)  # header, then payload, each within this (a 1 KB frame at 9600 baud: 1.1 s)
 
 
 class Link:
@@ -71,8 +73,6 @@ class Link:
     async def _rest(self, mv):
         # The rest of a started frame, or False (counted bad) if the sender fell silent in it:
         # half a frame must not hold the link until more bytes happen to come.
-        import asyncio
-
         try:
             await asyncio.wait_for_ms(self._fill(mv), _GAP_MS)
             return True

@@ -67,10 +67,11 @@ def typed(vb, line, timeout=8.0):
 @pytest.fixture
 def make_board(tmp_path):
     """make_board(board='unix', files={board_path: text_or_bytes}, firmware=DIR (instead of
-    firmware/), **VirtualBoard options)."""
+    the demo's), source=True (modules as .py, not compiled), **VirtualBoard options). A file
+    given replaces the firmware's module of the same name, .py or .mpy."""
     made = []
 
-    def make(board="unix", files=None, start=True, firmware=None, **kw):
+    def make(board="unix", files=None, start=True, firmware=None, source=False, **kw):
         img = tmp_path / f"flash-{len(made)}.img"
         extra = []
         for dest, content in (files or {}).items():
@@ -78,7 +79,12 @@ def make_board(tmp_path):
             src.write_bytes(content.encode() if isinstance(content, str) else content)
             extra.append((str(src), dest))
         base = image.layout(board, firmware or DEMO)
-        layout = [f for f in base if f[1] not in (files or {})]
+        if not source:  # as a board gets it (outstack image/deploy): modules as .mpy
+            from outstack.commands.deploy import stage
+
+            base = [(str(p), d) for p, d in stage(base, board, out=tmp_path / f"mpy-{len(made)}")]
+        given = {d[:-3] + ".mpy" if d.endswith(".py") else d for d in (files or {})} | set(files or {})
+        layout = [f for f in base if f[1] not in given]
         image.build(img, board, layout + extra)
         vb = VirtualBoard(img, board, **kw)
         made.append(vb)

@@ -96,6 +96,9 @@ def _console_args(p):
     p.add_argument("--port", help=PORT_HELP)
     add_project(p)
     p.add_argument("--json", action="store_true", help="print the board's answer as JSON")
+    p.add_argument("--key", metavar="PATH",
+                   help="private key that signs commands which change the board (default: "
+                        "$OUTSTACK_KEY); on UART1 and TCP the board refuses them unsigned")
     _via(p)
     p.add_argument("words", nargs="*", metavar="COMMAND",
                    help="a command to run (servers, log NAME, trace NAME on, ...); "

@@ -166,9 +166,58 @@ def _probe(ch, ask) -> bool:
     return isinstance(said, dict) and ("ok" in said or "error" in said)  # a console answered
 
 
+NEEDED = "signature required"  # lib/outstack/debug/auth.py: the board wants it signed
+
+
+def find_key(args) -> str | None:
+    """The private key that signs console commands: --key, else $OUTSTACK_KEY, else None."""
+    return getattr(args, "key", None) or os.environ.get("OUTSTACK_KEY") or None
+
+
+def load_signer(path: str | None):
+    """The private key at `path` (CliError if it is not one), or None for no path."""
+    if not path:
+        return None
+    from .ota import keys
+
+    return keys.load_private(path)
+
+
+def signed(ch, key, line: str, timeout: float = ANSWER_S) -> str:
+    """`line` signed over a fresh challenge from the board (see lib/outstack/debug/auth.py)."""
+    import base64
+
+    from .ota import keys
+
+    said = ch.ask("challenge", timeout)
+    if not isinstance(said, dict) or "ok" not in said:
+        why = said.get("error") if isinstance(said, dict) else "no answer"
+        raise CliError(f"the board gave no challenge to sign ({why})")
+    nonce = bytes.fromhex(said["ok"]["nonce"])
+    command = " ".join(line.split())
+    sig = keys.sign(key, b"outstack-console\n" + nonce + b"\n" + command.encode())
+    kid = keys.key_id(key.public_key()).hex()
+    return f"signed {nonce.hex()} {kid} {base64.b64encode(sig).decode()} {command}"
+
+
 def ask(ch, line: str, timeout: float = ANSWER_S):
-    """Run one command; its data, or BoardError with the board's message."""
+    """Run one command; its data, or BoardError with the board's message. A command the
+    board wants signed is signed with the channel's key (ch.key) and asked again."""
+    try:
+        return _ask(ch, line, timeout)
+    except (EOFError, OSError) as e:
+        raise CliError(f"the board closed the link before answering {line.split()[0]!r}: "
+                       f"{e}") from None
+
+
+def _ask(ch, line: str, timeout: float):
     said = ch.ask(line, timeout)
+    if isinstance(said, dict) and str(said.get("error", "")).startswith(NEEDED):
+        key = getattr(ch, "key", None)
+        if key is None:
+            raise BoardError(said["error"].replace("(outstack console --key KEY)",
+                                                   "(--key KEY or $OUTSTACK_KEY)"))
+        said = ch.ask(signed(ch, key, line, timeout), timeout)
     if said is None:
         raise CliError(f"the board did not answer {line.split()[0]!r} within {timeout:g} s "
                        f"(is it hung? `outstack crashlog` tells why it last went down)")

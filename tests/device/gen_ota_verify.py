@@ -55,9 +55,10 @@ def _update(entries, seq=SEQ, **fields):
     return m, b"".join(z for _, z in entries)
 
 
-def _write(out: Path, name: str, manifest, blobs: bytes, key) -> None:
+def _write(out: Path, name: str, manifest, blobs: bytes, key, packed=False) -> None:
+    # (unpacked unless asked: the vectors flip bits at known places of the manifest's JSON)
     raw = manifest if isinstance(manifest, bytes) else manifest_bytes(manifest)
-    box = Container(raw, K.sign(key, raw), K.key_id(key.public_key()), blobs)
+    box = Container(raw, K.sign(key, raw), K.key_id(key.public_key()), blobs, packed)
     (out / name).write_bytes(box.to_bytes())
 
 
@@ -71,6 +72,9 @@ def generate(out: Path) -> None:
     s = _entry("app.otav_s", STORED.encode(), compress=False, deps=["app.otav_a"])
     good, blobs = _update([a, s])
     _write(out, "good.pkg", good, blobs, ks["a"])
+    _write(out, "packed.pkg", good, blobs, ks["a"], packed=True)
+    data = (out / "packed.pkg").read_bytes()
+    (out / "packed_bad.pkg").write_bytes(data[:25] + bytes([data[25] ^ 0xFF]) + data[26:])
     _write(out, "k3072.pkg", good, blobs, ks["c"])
     _write(out, "wrongkey.pkg", good, blobs, ks["b"])
     _policy_vectors(out, ks["a"], a, s)

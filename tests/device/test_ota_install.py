@@ -118,3 +118,13 @@ def test_a_trial_left_by_a_reset_is_rolled_back_at_boot():
     slots.write(3, "trial", 0)
     assert slots.boot() == 0
     assert slots.read() == (0, "good", 0)
+
+
+def test_a_reset_rollback_keeps_the_real_previous_version_and_says_why():
+    _fresh()
+    slots.write(82, "trial", 81, 80)  # 82 on trial over 81, whose previous was 80
+    assert slots.boot() == 81
+    assert slots.read() == (81, "good", 80)  # not (81, "good", 0): 80 is still there to go to
+    why = slots.last_note()
+    assert why is not None and "update 82 was not confirmed before the reset" in why, why
+    assert "rolled back to 81" in why

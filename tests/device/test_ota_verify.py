@@ -99,6 +99,14 @@ def test_valid_package_verifies_and_streams_with_correct_hashes():
     assert _read(_Link(_data("good.pkg")))[0] == X["sha256"]  # no tell(), no size: counted
 
 
+def test_a_packed_manifest_verifies_the_same_and_a_damaged_one_is_refused():
+    # A packed manifest (zlib) is what the CLI sends: shorter on the line, signed as the JSON.
+    got, m = _read_file("packed.pkg")
+    assert got == X["sha256"] and m["seq"] == SEQ
+    assert len(_data("packed.pkg")) < len(_data("good.pkg"))
+    _refused("format", "packed_bad.pkg")
+
+
 def test_module_facts_for_the_installer():
     with open(D + "good.pkg", "rb") as f:
         pkg = package.Package(f)

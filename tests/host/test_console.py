@@ -26,8 +26,26 @@ def config(tmp_path, **servers):
     return {"/config.json": json.dumps(cfg)}
 
 
-def console(port, *words, timeout=60):
-    return outstack("console", "--port", port, *words, timeout=timeout)
+KEYS: dict = {}
+
+
+def keys(tmp_path_factory=None):
+    """A console key pair made once (ota keygen): {"dir": Path, "pub": the board's entry}."""
+    if not KEYS:
+        import tempfile
+
+        d = Path(tempfile.mkdtemp(prefix="console-keys-"))
+        out = outstack("ota", "keygen", "--out", str(d))
+        assert out.returncode == 0, out.stderr
+        KEYS.update(dir=d, pem=str(d / "ota-key.pem"),
+                    pub=json.loads((d / "ota-pub.json").read_text()))
+    return KEYS
+
+
+def console(port, *words, timeout=60, key=True):
+    """The console CLI; signs (--key) what the board wants signed unless key=False."""
+    extra = ("--key", keys()["pem"]) if key else ()
+    return outstack("console", "--port", port, *extra, *words, timeout=timeout)
 
 
 def data(port, *words):
@@ -53,7 +71,8 @@ def rows(port):
 @pytest.fixture
 def board(make_board, tmp_path):
     tcp = free_port()
-    vb = make_board(firmware=FW, files=config(tmp_path, console={"uart": True, "tcp_port": tcp}))
+    vb = make_board(firmware=FW, files=config(tmp_path, console={
+        "uart": True, "tcp_port": tcp, "console_keys": [keys()["pub"]]}))
     vb.tcp = tcp
     time.sleep(1.0)  # the ticker has ticked
     return vb
@@ -133,7 +152,8 @@ def test_the_console_over_uart1_and_tcp(board):
         r = rows(port)
         assert r["ticker"]["state"] == "running", port
         assert "ticker [permanent]" in console(port, "graph").stdout
-        assert data(port, "level", "sink", "WARNING")["level"] == 30
+        one_line_error(console(port, "level", "sink", "WARNING", key=False), "signature required")
+        assert data(port, "level", "sink", "WARNING")["level"] == 30  # signed (--key)
         out = console(port, "info", "nope")
         one_line_error(out, "info: no server 'nope'", "sink, ticker")
     assert rows(board.usb_port)["sink"]["level"] == 30  # all three reach the same system

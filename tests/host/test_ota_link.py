@@ -18,7 +18,8 @@ MAIN = """
 from outstack.system import System
 TABLE = {"ota": {"factory": "outstack.ota.service:OtaServer", "essential": True,
                  "rights": ("debug",),
-                 "config": {"tcp_port": %d, "max_size": 200000, "install": False}}}
+                 "config": {"tcp_port": %d, "max_size": 200000, "install": False,
+                            "tcp_console": True}}}
 System(TABLE, config_path="/none.json").run_forever()
 """
 

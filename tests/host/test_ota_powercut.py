@@ -81,7 +81,8 @@ def test_power_cut_at_every_flash_write_of_an_install(make_board):
         seq, version = int(found.group(1)), int(found.group(2))
         assert (seq, version) in ((0, 1), (1, 2)), (k, seq, version)  # old or new, whole
         seen["old" if seq == 0 else "new"] += 1
-        assert b"INSTALL installed update" in vb.output[start:], (k, vb.output[start:][-800:])
+        # (the line may still be arriving: wait for it whole, never judge half of it)
+        assert _wait(vb, start, b"INSTALL installed update"), (k, vb.output[start:][-800:])
         vb.cut_power()
         vb.wait_for("power-off", vb.mark() - 1)
     print(f"{total} cuts: old version after {seen['old']}, new after {seen['new']}; "

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from ..console import BoardError, ask, connect
+from ..console import BoardError, ask, connect, find_key, load_signer
 from ..errors import CliError
 from .crashlog import _record, report
 
@@ -14,7 +14,9 @@ LEVELS = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
 
 
 def run(args):
+    key = load_signer(find_key(args))
     ch = connect(args.port, args.via)
+    ch.key = key
     try:
         if args.words:
             return _one(ch, " ".join(args.words), args.json)
@@ -77,7 +79,7 @@ def top(args):
 def render(cmd, data) -> str:
     fn = {"servers": servers, "info": info, "log": log, "trace": trace, "graph": graph,
           "crashes": crashes, "help": help_, "mem": mem, "level": level, "record": record,
-          "restart": restarted}.get(cmd)
+          "restart": restarted, "challenge": lambda d: d["nonce"]}.get(cmd)
     if fn:
         return fn(data)
     if isinstance(data, dict) and "said" in data:
@@ -207,6 +209,8 @@ def record(d) -> str:
 
 
 def restarted(d) -> str:
+    if d["state"].startswith("restarting"):  # it carries this very link: answered first
+        return f"{d['server']}: {d['state']}"
     return f"{d['server']}: restarted, {d['state']} (restarts {d['restarts']})"
 
 

@@ -201,8 +201,16 @@ def push(args):
     sent = len(data) - sender.resumed_from
     print(f"sent {sent} bytes in {took:.1f} s ({sent / took:.0f} B/s)")
     print(f"board: {said}")
-    if not said.startswith(("installed", "received", "accepted")):
+    if not took_it(said):
         raise CliError(f"the board did not install {args.package}: {said}")
+
+
+def took_it(said: str) -> bool:
+    """True if the board's one line says it took the package (an update installed, a key
+    statement accepted, a rollback done, a package received); False for a refusal."""
+    if said.startswith(("refused", "rolled back update")):
+        return False
+    return said.startswith(("installed", "received", "accepted", "rolled "))
 
 
 def rollback(args):
@@ -231,7 +239,7 @@ def _send(args, data):
     finally:
         line.close()
     print(f"board: {said}")
-    if said.startswith("refused") or said.startswith("rolled back update"):
+    if not took_it(said):
         raise CliError(f"the board did not take it: {said}")
 
 
@@ -250,6 +258,8 @@ def status(args):
         print(f"  {name:<24} {version}")
     if st.get("last"):
         print(f"last push: {st['last']}")
+    if st.get("rolled_back"):
+        print(f"last rollback: {st['rolled_back']}")
 
 
 def _line(args, serial_line, tcp_line):

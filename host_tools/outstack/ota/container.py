@@ -1,13 +1,16 @@
 """The update package container, format 1: the host's writer and reader of what
 lib/outstack/ota/package.py streams on the board (the byte layout is documented there).
 
-    header (20 bytes, little-endian): b"OSOT", version 1, flags 0, manifest length u16,
+    header (20 bytes, little-endian): b"OSOT", version 1, flags, manifest length u16,
         signature length u16, reserved u16 = 0, signing key id (8 bytes)
     manifest (JSON) | signature | module blobs in manifest order
+    flags bit 0 (PACKED): the manifest on the wire is a zlib stream (window 1 KB) of the JSON;
+        the signature is over the JSON, as ever (openssl signs the same file)
 """
 
 import json
 import struct
+import zlib
 from dataclasses import dataclass
 
 from ..errors import CliError
@@ -17,6 +20,8 @@ FORMAT = 1
 HEADER = struct.Struct("<4sBBHHH8s")
 MAX_MANIFEST = 8192
 NO_KEY = bytes(8)
+PACKED = 1
+WBITS = 10  # the board inflates with a 1 KB window
 
 
 @dataclass
@@ -25,14 +30,19 @@ class Container:
     signature: bytes
     kid: bytes
     blobs: bytes  # every module's blob, back to back
+    packed: bool = True  # send the manifest as zlib when that is shorter (flag PACKED)
 
     def to_bytes(self) -> bytes:
         if not 0 < len(self.manifest) <= MAX_MANIFEST:
             raise CliError(f"the manifest is {len(self.manifest)} bytes: boards read up to "
                            f"{MAX_MANIFEST} (fewer modules per update)")
-        head = HEADER.pack(MAGIC, FORMAT, 0, len(self.manifest), len(self.signature), 0,
+        c = zlib.compressobj(9, zlib.DEFLATED, WBITS)
+        packed = c.compress(self.manifest) + c.flush()
+        flags, wire = (PACKED, packed) if self.packed and len(packed) < len(self.manifest) \
+            else (0, self.manifest)
+        head = HEADER.pack(MAGIC, FORMAT, flags, len(wire), len(self.signature), 0,
                            self.kid if self.signature else NO_KEY)
-        return head + self.manifest + self.signature + self.blobs
+        return head + wire + self.signature + self.blobs
 
     def fields(self) -> dict:
         return json.loads(self.manifest)
@@ -48,14 +58,19 @@ class Container:
 def parse(data: bytes, where: str = "package") -> Container:
     if len(data) < HEADER.size or data[:4] != MAGIC:
         raise CliError(f"{where} is not an OTA update package (no {MAGIC!r} header)")
-    magic, version, _flags, mlen, slen, _res, kid = HEADER.unpack_from(data)
+    magic, version, flags, mlen, slen, _res, kid = HEADER.unpack_from(data)
     if version != FORMAT:
         raise CliError(f"{where} is package format {version}; this tool reads format {FORMAT}")
     end = HEADER.size + mlen + slen
     if len(data) < end:
         raise CliError(f"{where} is truncated: {len(data)} bytes, its header promises {end}+")
-    return Container(data[HEADER.size:HEADER.size + mlen], data[HEADER.size + mlen:end], kid,
-                     data[end:])
+    manifest = data[HEADER.size:HEADER.size + mlen]
+    if flags & PACKED:
+        try:
+            manifest = zlib.decompress(manifest)
+        except zlib.error as e:
+            raise CliError(f"{where}: its packed manifest is damaged ({e})") from None
+    return Container(manifest, data[HEADER.size + mlen:end], kid, data[end:])
 
 
 def manifest_bytes(manifest: dict) -> bytes:

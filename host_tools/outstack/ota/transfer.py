@@ -148,9 +148,38 @@ class Sender:
         t1 = time.monotonic()
         self.transfer_s = t1 - t0
         self.line.write(frame(END))
-        kind, body = self._expect((DONE,), timeout=120)
+        said = self._verdict()
         self.install_s = time.monotonic() - t1
-        return body.decode(errors="replace")
+        return said
+
+    def _verdict(self, poll=10.0, give_up=120.0) -> str:
+        # The install's one line; a board silent for `poll` s is asked its STATUS: if that
+        # answers, the board went down during the install (a reset, the watchdog) and is back.
+        import json
+
+        end = time.monotonic() + give_up
+        while time.monotonic() < end:
+            try:
+                got = self.frames.next(poll)
+            except EOFError:
+                raise CliError("the board closed the link during the install (did it reset?): "
+                               "`outstack ota status` tells what it runs now") from None
+            if got is None:
+                self.line.write(frame(STATUS))
+                continue
+            if got[0] == FAIL:
+                raise CliError(f"the board refused the package: {got[1].decode(errors='replace')}")
+            if got[0] != DONE:
+                continue
+            try:
+                st = json.loads(got[1])
+            except ValueError:
+                return got[1].decode(errors="replace")
+            if isinstance(st, dict) and "running" in st and not st.get("busy"):
+                why = st.get("rolled_back") or "no reason kept"
+                raise CliError(f"the board went down during the install and came back running "
+                               f"update {st['running']}: {why}")
+        raise CliError(f"no verdict from the board within {give_up:g} s of the end of the push")
 
     def status(self) -> dict:
         import json

@@ -1,7 +1,9 @@
 # The console on UART1 and/or a TCP port, for boards that run no OTA server there (the OTA
 # server's link carries the console too). Same frames as the update link; updates are
-# refused on this one. Config: {"uart": false, "baud": 115200, "tcp_port": 0}. Needs the
-# "debug" right (the System); essential, so it answers in safe mode too.
+# refused on this one. Config: {"uart": false, "baud": 115200, "tcp_port": 0,
+# "console_keys": [...], "console_reads": true}: the TCP console is off without a tcp_port;
+# commands that change state must be signed (debug/auth.py). Needs the "debug" right (the
+# System); essential, so it answers in safe mode too.
 import asyncio
 from outstack.server import Server
 
@@ -15,27 +17,36 @@ class ConsoleServer(Server):
         self.listener = None
 
     async def _answer(self, line):
+        import gc
+
+        gc.collect()  # compiling the console wants its RAM in one piece
         from outstack.debug.console import answer_for
 
         return await answer_for(self, line)
 
     async def run(self):
-        if self.config.get("tcp_port"):
-            self.listener = await asyncio.start_server(self._tcp, "0.0.0.0", self.config["tcp_port"])
-        if self.config.get("uart"):
-            from outstack import hal
+        try:
+            if self.config.get("tcp_port"):
+                self.listener = await asyncio.start_server(self._tcp, "0.0.0.0",
+                                                           self.config["tcp_port"])
+            if self.config.get("uart"):
+                from outstack import hal
 
-            stream = asyncio.StreamReader(hal.uart(self.config.get("baud", 115200)))
-            while True:
-                await self.rx.serve(stream, stream)
-        await asyncio.Event().wait()
+                stream = asyncio.StreamReader(hal.uart(self.config.get("baud", 115200)))
+                while True:
+                    await self.rx.serve(stream, stream)
+            await asyncio.Event().wait()
+        finally:  # crashed or stopped: the port is free for the next start
+            lst, self.listener = self.listener, None
+            if lst is not None:
+                lst.close()
+                await lst.wait_closed()
+            await self.rx.close_all()
 
     async def _tcp(self, reader, writer):
-        try:
-            await self.rx.serve(reader, writer)
-        finally:
-            writer.close()
+        await self.rx.serve(reader, writer, True)
 
     def terminate(self, reason):
         if self.listener:
             self.listener.close()
+            self.listener = None

@@ -8,6 +8,7 @@ import sys
 from outstack.ota import slots
 from outstack import errors
 
+_NAME_MAX = 64  # characters in one part of a module name (LittleFS names stop at 255)
 HEALTH_MS = 3000  # a restarted server must not crash for this long
 ANSWER_MS = 2000  # and must answer a call within this
 
@@ -71,16 +72,24 @@ async def install(system, seq, modules, health_ms=HEALTH_MS, answer_ms=ANSWER_MS
         staged()
     mods = [module_name(rel) for rel, _ in modules]
     names = _servers_of(system, mods)
-    slots.write(seq, "trial", cur)
-    hit = await system.top.replace(names, _swap(mods, seq))
-    why = await health(system, hit, health_ms, answer_ms)
+    slots.write(seq, "trial", cur, prev)
+    try:  # any failure to load or start the new code (ImportError, MemoryError, init) rolls back
+        hit = await system.top.replace(names, _swap(mods, seq))
+        why = await health(system, hit, health_ms, answer_ms)
+    except Exception as e:
+        hit, why = (), "the new code failed to load or start: %s: %s" % (type(e).__name__, e)
     if why is None:
         slots.write(seq, "good", cur)
         slots.prune((seq, cur))
+        slots.note(None)
         return "installed update %d: %s restarted, healthy" % (seq, ", ".join(c.spec.name for c in hit) or "no server")
+    import gc
+
+    gc.collect()  # what the failed code held goes before the old code loads again
     await system.top.replace(names, _swap(mods, cur))
     slots.write(cur, "good", prev)
     slots.remove(seq)
+    slots.note("rolled back update %d: %s" % (seq, why))
     return "rolled back update %d: %s" % (seq, why)
 
 
@@ -120,6 +129,9 @@ async def rollback(system, seq, name, staged=None):
     cur, _, prev = slots.read()
     if cur == 0:
         raise errors.OutstackError("%r runs as deployed: there is no previous version" % name)
+    if not all(_plain(p) for p in name.split(".")):
+        raise errors.OutstackError("module name %r: parts must be Python names of at most %d "
+                                   "characters" % (name[:80], _NAME_MAX))
     rel = name.replace(".", "/")
     for ext in (".mpy", ".py"):
         src = slots.root(prev) + "/" + rel + ext
@@ -131,6 +143,11 @@ async def rollback(system, seq, name, staged=None):
     else:
         raise errors.OutstackError("no previous version of %r to go back to" % name)
     return await install(system, seq, [(rel + ext, _chunks(src))], staged=staged)
+
+
+def _plain(part):
+    return 0 < len(part) <= _NAME_MAX and not part[0].isdigit() and \
+        all(c.isalpha() or c.isdigit() or c == "_" for c in part)
 
 
 def _chunks(path):

@@ -1,7 +1,9 @@
 # Frames of the update link, the same over UART1 and TCP:
 #   A5 5A | kind u8 | len u16 LE | payload (len <= 1040) | CRC-32 u32 LE of kind..payload
 # A reader resynchronises on A5 5A after noise; a frame whose CRC fails is dropped and
-# counted. One preallocated buffer: receiving a frame of any size allocates nothing.
+# counted. One preallocated buffer holds any frame; the one allocation per frame is the
+# small timer task that drops a frame whose bytes stop coming for _GAP_MS.
+import asyncio
 from binascii import crc32
 from micropython import const
 
@@ -21,6 +23,7 @@ NAK = const(0x4E)  # N: send again from offset u32 (a gap or a bad frame)
 DONE = const(0x4B)  # K: text: what the board made of it
 FAIL = const(0x58)  # X: text: why it refused
 BUSY = const(0x42)  # B: another push is in progress
+_GAP_MS = const(2000)  # header, then payload, each within this (a 1 KB frame at 9600 baud: 1.1 s)
 
 
 class Link:
@@ -52,18 +55,30 @@ class Link:
             await self._fill(mv[0:1])
             if mv[0] != _SYNC1:
                 continue
-            await self._fill(mv[0:3])
+            if not await self._rest(mv[0:3]):
+                continue
             n = mv[1] | mv[2] << 8
             if n > MAX_PAYLOAD:
                 self.bad += 1
                 continue
-            await self._fill(mv[3 : 3 + n + 4])
+            if not await self._rest(mv[3 : 3 + n + 4]):
+                continue
             crc = mv[3 + n] | mv[4 + n] << 8 | mv[5 + n] << 16 | mv[6 + n] << 24
             if crc32(mv[0 : 3 + n]) & 0xFFFFFFFF != crc:
                 self.bad += 1
                 return 0  # kind 0: a damaged frame; the caller asks for a resend
             self.kind, self.n = mv[0], n
             return self.kind
+
+    async def _rest(self, mv):
+        # The rest of a started frame, or False (counted bad) if the sender fell silent in it:
+        # half a frame must not hold the link until more bytes happen to come.
+        try:
+            await asyncio.wait_for_ms(self._fill(mv), _GAP_MS)
+            return True
+        except asyncio.TimeoutError:
+            self.bad += 1
+            return False
 
     def payload(self):
         return self.mv[3 : 3 + self.n]

@@ -6,13 +6,13 @@
 #   offset  bytes
 #   0       4   magic b"OSOT"
 #   4       1   format version: 1
-#   5       1   flags: 0
-#   6       2   M, manifest length (1..8192)
+#   5       1   flags: bit 0 = the manifest is packed (a zlib stream, window <= 1 KB)
+#   6       2   M, manifest length (1..8192), as stored
 #   8       2   S, signature length (0: unsigned; else the signing key's modulus length)
 #   10      2   reserved: 0
 #   12      8   id of the signing key: SHA-256(modulus)[:8] (a hint; the signature decides)
-#   20      M   manifest, UTF-8 JSON (see verify.py)
-#   20+M    S   signature: RSA PKCS#1 v1.5, SHA-256, over the manifest's M bytes
+#   20      M   manifest, UTF-8 JSON (see verify.py), or its zlib stream if packed
+#   20+M    S   signature: RSA PKCS#1 v1.5, SHA-256, over the manifest's JSON bytes
 #   20+M+S      each module's blob, `zsize` bytes, in manifest order; nothing after the last
 #   A "zlib" blob is a zlib stream (RFC 1950) with a window of 1 KB or less; "none" is the bytes.
 #
@@ -41,6 +41,19 @@ _MAX_SIGNATURE = const(512)  # 4096-bit keys
 CHUNK = const(1024)
 _WBITS = const(10)  # inflate window: 1 KB of RAM, whatever a blob's zlib header asks for
 _EINVAL = const(22)
+_PACKED = const(1)
+
+
+def _inflate(packed):
+    # A packed manifest, inflated (before its signature is checked: bounded, and nothing of it
+    # is believed until the signature over these JSON bytes holds).
+    try:
+        out = deflate.DeflateIO(io.BytesIO(packed), deflate.ZLIB, _WBITS).read(MAX_MANIFEST + 1)
+    except (OSError, ValueError):
+        raise OtaRejected("format", "the packed manifest is damaged")
+    if not out or len(out) > MAX_MANIFEST:
+        raise OtaRejected("size", "the packed manifest inflates to over %d bytes" % MAX_MANIFEST)
+    return out
 
 
 def _u16(b, at):
@@ -59,14 +72,16 @@ class Package:
         head = self._read(bytearray(HEADER), "header")
         self.kid, mlen, slen = self._header(head)
         self.raw = self._read(bytearray(mlen), "manifest")
+        if head[5] & _PACKED:
+            self.raw = _inflate(self.raw)
         self.sig = self._read(bytearray(slen), "signature")
 
     def _header(self, h):
         if h[0:4] != MAGIC:
             raise OtaRejected("format", "not an update package: it does not start with %r" % MAGIC)
-        if h[4] != _FORMAT or h[5] or h[10] or h[11]:
+        if h[4] != _FORMAT or h[5] & ~_PACKED or h[10] or h[11]:
             raise OtaRejected("format", "package format %d, flags %d, reserved %d: this board "
-                              "reads format %d, no flags (update the framework)"
+                              "reads format %d, flag 1 only (update the framework)"
                               % (h[4], h[5], _u16(h, 10), _FORMAT))
         mlen, slen = _u16(h, 6), _u16(h, 8)
         if not 0 < mlen <= MAX_MANIFEST:

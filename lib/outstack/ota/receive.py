@@ -2,103 +2,19 @@
 # that is synced at every acknowledgement, so a cut link or a reset resumes from the last
 # acknowledged byte; the whole file's SHA-256 must match what HELLO announced.
 import asyncio
-import hashlib
-import os
+from time import ticks_ms, ticks_diff
 from micropython import const
-from outstack.ota import link as L, slots
+from outstack.ota import link as L
+from outstack.ota.store import PACKAGE, Store, free_for
 
-DIR = "/.outstack/ota"
-PART = DIR + "/incoming.part"
-META = DIR + "/incoming.meta"
-PACKAGE = DIR + "/incoming.pkg"  # complete and checked: what the installer reads
 WINDOW = const(8192)  # bytes the host may have in flight: enough to keep the line busy
 ACK_EVERY = const(2048)
-IDLE_MS = const(5000)
+IDLE_MS = const(5000)  # a push in progress that sends nothing for this long is over
+LINK_IDLE_MS = const(60000)  # a TCP peer that sends no frame for this long is let go
+SESSION_MS = const(600000)  # and none stays longer than this, busy or not
+STALE_MS = const(10000)  # a push whose bytes stopped this long gives the lock up to another
+MAX_LINKS = const(3)  # TCP connections at once; more are told so and closed
 MAX_SIZE = const(1 << 20)
-
-
-def _free():
-    st = os.statvfs("/")
-    return st[0] * st[3]
-
-
-class Store:
-    # The part file and what it belongs to (size and digest, in META).
-    def __init__(self):
-        self.f = None  # the open part file while a push is in progress
-        self.h = hashlib.sha256()
-        self.size = 0
-        self.have = 0
-        self.digest = b""
-
-    def resume(self, size, digest):
-        slots.makedirs(DIR)
-        meta = "%d %s" % (size, bytes(digest).hex())
-        try:
-            with open(META) as m:
-                same = m.read() == meta
-            have = os.stat(PART)[6] if same else 0
-        except OSError:
-            same, have = False, 0
-        self.h = hashlib.sha256()
-        if same and have <= size:
-            self._rehash(have)
-        else:
-            have = 0
-            with open(META, "w") as m:
-                m.write(meta)
-            open(PART, "wb").close()
-        self.f = open(PART, "ab")
-        self.size, self.have, self.digest = size, have, bytes(digest)
-        return have
-
-    def _rehash(self, n):
-        buf = bytearray(512)
-        with open(PART, "rb") as f:
-            while n:
-                k = f.readinto(memoryview(buf)[: min(n, 512)])
-                self.h.update(memoryview(buf)[:k])
-                n -= k
-
-    def _file(self):
-        f = self.f
-        if f is None:
-            raise OSError("no push in progress")
-        return f
-
-    def write(self, data):
-        self._file().write(data)
-        self.h.update(data)
-        self.have += len(data)
-
-    def sync(self):
-        self._file().flush()
-
-    def finish(self):
-        self._file().close()
-        self.f = None
-        if self.have != self.size:
-            return "package is %d bytes, %d arrived" % (self.size, self.have)
-        if self.h.digest() != self.digest:
-            self.discard()
-            return "package SHA-256 does not match what the host announced: discarded"
-        os.rename(PART, PACKAGE)
-        os.remove(META)
-        return None
-
-    def close(self):
-        f, self.f = self.f, None
-        if f is not None:
-            f.flush()
-            f.close()
-
-    def discard(self):
-        self.close()
-        for p in (PART, META):
-            try:
-                os.remove(p)
-            except OSError:
-                pass
 
 
 class Receiver:
@@ -110,30 +26,61 @@ class Receiver:
         self.active = None  # the Store of the push in progress, on whichever link
         self.received = 0  # bytes taken into flash, all sessions
         self.last = None  # the last session's result, for `status`
+        self.open = []  # the TCP writers being served, closed when the server stops
+        self.refused = 0  # TCP connections turned away (over MAX_LINKS)
+        self.idle_ms = LINK_IDLE_MS
 
-    async def serve(self, reader, writer):
-        """One connection: any number of packages, one after another."""
+    async def serve(self, reader, writer, tcp=False, console=True):
+        """One connection: any number of packages, one after another. A TCP one is bounded
+        (MAX_LINKS at once, LINK_IDLE_MS without a frame, SESSION_MS in all) and closed here."""
         link = L.Link(reader, writer)
         store = Store()
         try:
-            await self._run(link, store)
+            if tcp and len(self.open) >= MAX_LINKS:
+                self.refused += 1
+                await link.send(L.FAIL, b"too many connections: try again later")
+                return
+            if tcp:
+                self.open.append(writer)
+            await self._run(link, store, tcp, console)
         except (EOFError, OSError, asyncio.TimeoutError):
             pass  # link cut or idle: what arrived stays for the resume
         finally:
             store.close()
             if self.active is store:
                 self.active = None
+            if tcp:
+                await self.drop(writer)
+
+    async def drop(self, writer):
+        if writer in self.open:
+            self.open.remove(writer)
+        try:
+            writer.close()
+            await writer.wait_closed()
+        except Exception:
+            pass  # already gone: closing is all we wanted
+
+    async def close_all(self):
+        for w in list(self.open):
+            await self.drop(w)
 
     @property
     def busy(self):
         return self.active is not None
 
-    async def _run(self, link, store):
+    async def _run(self, link, store, tcp, console):
+        start = ticks_ms()
         while True:
-            if store.f is None:
-                kind = await link.frame()  # between pushes: wait for as long as it takes
-            else:
+            if store.f is not None:
                 kind = await asyncio.wait_for_ms(link.frame(), IDLE_MS)
+            elif tcp:
+                kind = await asyncio.wait_for_ms(link.frame(), self.idle_ms)
+            else:
+                kind = await link.frame()  # UART between pushes: wait for as long as it takes
+            if tcp and ticks_diff(ticks_ms(), start) > SESSION_MS:
+                await link.send(L.FAIL, b"session too long: connect again")
+                return
             if kind == L.HELLO:
                 await self._hello(link, store)
             elif kind == L.DATA and store.f:
@@ -146,16 +93,22 @@ class Receiver:
                 said = self.status() if self.status else {"last": self.last}
                 await link.send(L.DONE, json.dumps(said).encode())
             elif kind == L.CONSOLE:
-                await self._console(link)
+                await self._console(link, console)
             elif kind == L.ABORT:
-                store.discard()
-                self.active = None
-                await link.send(L.FAIL, b"aborted by the host")
+                await self._abort(link, store)
             elif store.f:
                 await link.send_u32(L.NAK, store.have)  # damaged or unexpected frame
 
-    async def _console(self, link):
-        if self.console is None:
+    async def _abort(self, link, store):
+        if self.active is not None and self.active is not store:
+            await link.send(L.FAIL, b"not aborted: the push in progress belongs to another link")
+            return
+        store.discard()
+        self.active = None
+        await link.send(L.FAIL, b"aborted by the host")
+
+    async def _console(self, link, console=True):
+        if self.console is None or not console:
             await link.send(L.FAIL, b"no console on this link")
             return
         try:
@@ -163,10 +116,18 @@ class Receiver:
         except UnicodeError:
             await link.send(L.FAIL, b"a console command must be UTF-8 text")
             return
-        for piece in await self.console(line):
-            piece = piece.encode() if isinstance(piece, str) else piece
-            for i in range(0, len(piece), 1024):
-                await link.send(L.OUT, piece[i : i + 1024])
+        try:
+            for piece in await self.console(line):
+                piece = piece.encode() if isinstance(piece, str) else piece
+                for i in range(0, len(piece), 1024):
+                    await link.send(L.OUT, piece[i : i + 1024])
+        except MemoryError:  # the link lives on: the next command may find room
+            import gc
+
+            gc.collect()
+            await link.send(L.FAIL, b"out of memory for this console command: try again, or "
+                            b"free RAM (fewer servers)")
+            return
         await link.send(L.DONE)
 
     async def _hello(self, link, store):
@@ -174,18 +135,19 @@ class Receiver:
         if len(p) != 36:
             await link.send(L.FAIL, b"malformed HELLO")
             return
-        if self.active is not None and self.active is not store:
+        if not self._take(store):
             await link.send(L.BUSY, b"another push is in progress")
             return
         size = L.u32(p)
         store.close()
         have = 0
+        free = free_for()
         if not self.max_size:
             reason = "this link carries the console only: push updates to the OTA server"
         elif size > self.max_size:
             reason = "package of %d bytes is over the %d-byte limit" % (size, self.max_size)
-        elif size > _free() + (store.size if store.f else 0):
-            reason = "package of %d bytes does not fit: %d bytes of flash free" % (size, _free())
+        elif size > free:
+            reason = "package of %d bytes does not fit: %d bytes of flash free" % (size, free)
         else:
             reason = None
             have = store.resume(size, p[4:36])
@@ -193,8 +155,20 @@ class Receiver:
             await link.send(L.FAIL, reason.encode())
             return
         self.last = "receiving %d bytes from %d" % (size, have)
+        store.moved = ticks_ms()
         self.active = store
         await link.send_u32(L.READY, have, WINDOW)
+
+    def _take(self, store):
+        # The push lock: free, ours, or held by a push that stopped moving (then it is void).
+        a = self.active
+        if a is None or a is store:
+            return True
+        if ticks_diff(ticks_ms(), a.moved) < STALE_MS:
+            return False
+        a.close()
+        self.active = None
+        return True
 
     async def _data(self, link, store):
         p = link.payload()

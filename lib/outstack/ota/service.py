@@ -1,8 +1,12 @@
 # The OTA server: takes pushes on UART1 and, when configured, on a TCP port (Wi-Fi), one at
 # a time (a second push is told BUSY), verifies each package and installs it live.
 # Config: {"keys": [{"n": "<hex>"}], "uart": true, "baud": 115200, "tcp_port": 0,
-#          "max_size": 1048576, "modules": ["app.*"], "console": true, "health_ms": 3000}. Needs the "ota" right
-# (and "debug" for the console on its link); essential.
+#          "max_size": 1048576, "modules": ["app.*"], "console": true, "tcp_console": false,
+#          "console_keys": [...], "console_reads": true, "idle_ms": 60000, "health_ms": 3000}.
+# The console rides UART1 unless "console" is false, TCP only with "tcp_console"; changes
+# need a signature (debug/auth.py). "idle_ms": how long a silent TCP peer is kept;
+# "health_ms": how long updated servers must stay up before an update is confirmed.
+# Needs the "ota" right (and "debug" for the console on its link); essential.
 import asyncio
 import os
 from outstack.server import Server
@@ -18,20 +22,32 @@ class OtaServer(Server):
         self.rx = Receiver(config.get("max_size", MAX_SIZE),
                            self.install if config.get("install", True) else None, self.status,
                            self._console if config.get("console", True) else None)
+        self.rx.idle_ms = config.get("idle_ms", self.rx.idle_ms)  # a silent TCP peer goes
         self.listener = None
         self.keys = None
 
     async def run(self):
-        port = self.config.get("tcp_port")
-        if port:
-            try:
-                self.listener = await asyncio.start_server(self._tcp, "0.0.0.0", port)
-            except OSError as e:  # taken (two virtual boards on one host): UART1 still serves
-                print("outstack: %s: TCP port %d not available (%r): UART1 only" % (self.name, port, e))
-        if self.config.get("uart", True):
-            await self._uart()
-        else:
-            await asyncio.Event().wait()  # TCP only: the listener does the work
+        try:
+            port = self.config.get("tcp_port")
+            if port:
+                try:
+                    self.listener = await asyncio.start_server(self._tcp, "0.0.0.0", port)
+                except OSError as e:  # taken (two virtual boards on one host): UART1 serves
+                    print("outstack: %s: TCP port %d not available (%r): UART1 only"
+                          % (self.name, port, e))
+            if self.config.get("uart", True):
+                await self._uart()
+            else:
+                await asyncio.Event().wait()  # TCP only: the listener does the work
+        finally:  # crashed or stopped: the port is free for the next start
+            await self._close()
+
+    async def _close(self):
+        lst, self.listener = self.listener, None
+        if lst is not None:
+            lst.close()
+            await lst.wait_closed()
+        await self.rx.close_all()
 
     async def _uart(self):
         from outstack import hal
@@ -41,13 +57,13 @@ class OtaServer(Server):
             await self.rx.serve(stream, stream)
 
     async def _tcp(self, reader, writer):
-        try:
-            await self.rx.serve(reader, writer)
-        finally:
-            writer.close()
+        await self.rx.serve(reader, writer, True, self.config.get("tcp_console", False))
 
     async def _console(self, line):
         # The same link carries the debug console, for a spec granted the "debug" right.
+        import gc
+
+        gc.collect()  # compiling the console wants its RAM in one piece
         from outstack.debug.console import answer_for
 
         return await answer_for(self, line)
@@ -135,7 +151,7 @@ class OtaServer(Server):
         seq, trial, prev = slots.read()
         return {"busy": self.rx.busy, "received": self.rx.received, "last": self.rx.last,
                 "running": seq, "state": trial, "previous": prev, "accepted": state["seq"],
-                "versions": state["versions"]}
+                "versions": state["versions"], "rolled_back": slots.last_note()}
 
     def handle_call(self, msg, arg):
         if msg == "status":
@@ -145,6 +161,7 @@ class OtaServer(Server):
     def terminate(self, reason):
         if self.listener:
             self.listener.close()
+            self.listener = None
 
 
 def _admit_ram(mods):

@@ -1,7 +1,8 @@
 # Where updated modules live, and the one pointer that says which version runs.
 #   /app/...                                   the module area as deployed (version 0)
 #   /.outstack/ota/slot/<seq>/app/...          a whole copy of the area for version <seq>
-#   /.outstack/ota/current                     "<seq> <trial|good> <previous seq>"
+#   /.outstack/ota/current                     "<seq> <trial|good> <previous> [<its previous>]"
+#   /.outstack/ota/note                        why the last update was rolled back
 # A slot is complete before the pointer names it, and one rename replaces the pointer: a
 # power cut leaves the old version or the new one. A version still on trial at boot (the
 # board went down before its health check passed) is rolled back.
@@ -12,22 +13,50 @@ AREA = "/app"
 DIR = "/.outstack/ota"
 SLOTS = DIR + "/slot"
 POINTER = DIR + "/current"
+NOTE = DIR + "/note"
 
 
 def read():
     """(seq, state, previous): (0, "good", 0) when no update was ever installed."""
+    return _read()[:3]
+
+
+def _read():
     try:
         with open(POINTER) as f:
-            seq, state, prev = f.read().split()
-        return int(seq), state, int(prev)
-    except (OSError, ValueError):
-        return 0, "good", 0
+            w = f.read().split()
+        return int(w[0]), w[1], int(w[2]), int(w[3]) if len(w) > 3 else 0
+    except (OSError, ValueError, IndexError):
+        return 0, "good", 0, 0
 
 
-def write(seq, state, prev):
+def write(seq, state, prev, before=0):
+    """`before`: the version previous to `prev`, kept while `seq` is on trial so that a
+    rollback at boot restores the whole history (prev, good, before)."""
     with open(POINTER + ".new", "w") as f:
-        f.write("%d %s %d" % (seq, state, prev))
+        f.write("%d %s %d %d" % (seq, state, prev, before))
     os.rename(POINTER + ".new", POINTER)  # the one atomic step of an install
+
+
+def note(text):
+    """Keep why the last update was rolled back (None: forget it), for `ota status`."""
+    try:
+        if text is None:
+            os.remove(NOTE)
+            return
+        makedirs(DIR)
+        with open(NOTE, "w") as f:
+            f.write(text)
+    except OSError:
+        pass
+
+
+def last_note():
+    try:
+        with open(NOTE) as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def root(seq):
@@ -43,13 +72,25 @@ def use(seq):
 
 def boot():
     """At power-up (boot.py): roll back a version that never passed its health check."""
-    seq, state, prev = read()
+    seq, state, prev, before = _read()
     if state == "trial":
-        write(prev, "good", 0)
-        print("outstack: update %d was not confirmed before the reset: rolled back" % seq)
+        write(prev, "good", before)
+        why = "update %d was not confirmed before the reset (cause %s): rolled back to %d" % (
+            seq, _cause(), prev)
+        note(why)
+        print("outstack: " + why)
         seq = prev
     use(seq)
     return seq
+
+
+def _cause():
+    try:
+        from outstack import hal
+
+        return hal.reset_cause()
+    except Exception:
+        return "unknown"
 
 
 def makedirs(path):

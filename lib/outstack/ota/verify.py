@@ -32,14 +32,11 @@ import os
 from binascii import hexlify, unhexlify
 from micropython import const
 from outstack.errors import ConfigError, OutstackError
+from outstack.ota.rsa import key_id, load_key, load_keys, rsa_ok, _names, _same  # noqa: F401
 
-_E = const(65537)
-_MIN_KEY = const(256)  # bytes of modulus: 2048-bit keys and up
 _MAX_MODULES = const(32)
 MAX_MODULE = const(262144)  # bytes of one module, whatever flash is free
 _MARGIN = const(8192)  # flash left free once the update is staged
-# DigestInfo for SHA-256 (RFC 8017 9.2, note 1): it sits between the padding and the hash.
-_DIGEST_INFO = b"\x30\x31\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x01\x05\x00\x04\x20"
 
 
 class OtaRejected(OutstackError):
@@ -49,66 +46,7 @@ class OtaRejected(OutstackError):
         self.code = code
 
 
-# ----- keys ---------------------------------------------------------------------------------
-def key_id(modulus):
-    """8 bytes naming a key: SHA-256 of its modulus (big-endian, no leading zeros)."""
-    return hashlib.sha256(modulus).digest()[:8]
-
-
-def load_key(entry):
-    """(id, n, length in bytes) from a config entry {"n": "<hex>", "e": 65537}."""
-    try:
-        nb = unhexlify(entry["n"])
-    except (KeyError, TypeError, ValueError):
-        raise ConfigError("OTA key %r: 'n' must be the modulus in hex" % (entry,))
-    i = 0
-    while i < len(nb) and nb[i] == 0:
-        i += 1
-    nb = nb[i:]
-    kid = hexlify(key_id(nb)).decode()
-    if entry.get("e", _E) != _E:
-        raise ConfigError("OTA key %s: exponent must be 65537" % kid)
-    if entry.get("kid", kid) != kid:
-        raise ConfigError("OTA key %s: its modulus is key %s (a typo in 'n'?)"
-                          % (entry["kid"], kid))
-    if len(nb) < _MIN_KEY:
-        raise ConfigError("OTA key of %d bits: 2048 bits at least" % (len(nb) * 8))
-    return key_id(nb), int.from_bytes(nb, "big"), len(nb)
-
-
-def load_keys(entries):  # the config's "ota": {"keys": [...]}
-    if not isinstance(entries, list) or not entries:
-        raise ConfigError("'ota': 'keys' must list at least one public key")
-    return [load_key(e) for e in entries]
-
-
-def _names(keys):
-    return ", ".join(hexlify(k[0]).decode() for k in keys) or "none"
-
-
 # ----- signature ----------------------------------------------------------------------------
-def _expected(digest, k):
-    return b"\x00\x01" + b"\xff" * (k - 54) + b"\x00" + _DIGEST_INFO + digest
-
-
-def _same(a, b):
-    diff = len(a) ^ len(b)
-    for i in range(min(len(a), len(b))):  # every byte, whatever differs first
-        diff |= a[i] ^ b[i]
-    return diff == 0
-
-
-def rsa_ok(digest, signature, key):
-    """True if `signature` is the PKCS#1 v1.5 signature of SHA-256 `digest` by `key`."""
-    _, n, k = key
-    if len(signature) != k:
-        return False
-    s = int.from_bytes(signature, "big")
-    if s >= n:
-        return False
-    return _same(pow(s, _E, n).to_bytes(k, "big"), _expected(digest, k))
-
-
 def verify_signature(manifest, signature, keys, kid=None):
     """The trusted key that signed `manifest` (the key named `kid` if given)."""
     if not signature:
@@ -197,8 +135,11 @@ def _module(e, where):
 
 
 # ----- paths --------------------------------------------------------------------------------
+_NAME_MAX = const(64)  # characters in one part of a module path (LittleFS stops at 255)
+
+
 def _ident(s):
-    if not s or s[0].isdigit():
+    if not s or len(s) > _NAME_MAX or s[0].isdigit():
         return False
     for c in s:
         if not (c.isalpha() or c.isdigit() or c == "_"):
@@ -217,8 +158,8 @@ def module_of(path, area):
     ext = path[dot + 1 :] if dot > 0 else ""
     parts = path[1:dot].split("/")
     if ext not in ("py", "mpy") or not all(_ident(p) for p in parts):
-        raise OtaRejected("path", "module path %r: folders and file must be Python names, the file "
-                          "ending .py or .mpy" % path)
+        raise OtaRejected("path", "module path %r: folders and file must be Python names of at "
+                          "most %d characters, the file ending .py or .mpy" % (path[:100], _NAME_MAX))
     if len(parts) > 1 and parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
@@ -249,6 +190,9 @@ class Policy:
 
     def check(self, m):
         self._target(m)
+        if m["type"] == "rollback" and not all(_ident(p) for p in m["module"].split(".")):
+            raise OtaRejected("path", "rollback of %r: a module name is Python names joined by "
+                              "dots, each at most %d characters" % (m["module"][:100], _NAME_MAX))
         if m["type"] == "rollback" and not allowed(m["module"], self.allow):
             raise OtaRejected("unknown", "no module %r in this board's module area" % m["module"])
         if m["type"] == "update":

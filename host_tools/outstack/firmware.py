@@ -89,7 +89,7 @@ def _unpacked(archive: Path) -> Path:
 
 def _key(board: str, source_id: str) -> str:
     digest = hashlib.sha256(source_id.encode())
-    inputs = [ROOT / "manifest.py", *sorted((BOARDS / board).rglob("*")),
+    inputs = [Path(__file__), ROOT / "manifest.py", *sorted((BOARDS / board).rglob("*")),
               *sorted(LIB.rglob("*.py")), *sorted(FIRMWARE.rglob("*"))]
     for path in inputs:
         if path.is_file() and "__pycache__" not in path.parts:
@@ -123,7 +123,9 @@ def build(board: str, jobs: int = 2, log=print) -> Path:
         lib = _unpacked(lib)
     log(f"building mpy-cross and {board} firmware in {out} (about a minute on 2 cores)")
     _run(["make", "-C", str(tree / "mpy-cross"), f"-j{jobs}"])
-    env = dict(os.environ, OUTSTACK_BOARD=board)
+    # An unpacked snapshot is no git checkout: keep git from finding this repository above it
+    # (the firmware would report our commit as MicroPython's version).
+    env = dict(os.environ, OUTSTACK_BOARD=board, GIT_CEILING_DIRECTORIES=str(BUILD / "src"))
     for name in ("BOARD", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
         env.pop(name, None)
     _run(["make", "-C", str(tree / "ports" / PORTS[board]), f"-j{jobs}",

@@ -112,6 +112,8 @@ __attribute__((naked)) static void fault_entry(void) {
 // ---- UART0 input ---------------------------------------------------------------------------
 
 static void uart0_rx_irq(void) {
+    // Clear first, then drain: a byte that lands after the last check raises the IRQ again.
+    UART0->INTSTATUS = UART_INT_RX;
     while (UART0->STATE & UART_STATE_RXFULL) {
         int c = UART0->DATA & 0xff;
         if (c == mp_interrupt_char) {
@@ -120,7 +122,6 @@ static void uart0_rx_irq(void) {
             rx_ring[rx_head++ % RX_RING_SIZE] = c;
         }
     }
-    UART0->INTSTATUS = UART_INT_RX;
 }
 
 int __wrap_uart_rx_any(void) {

@@ -1,0 +1,116 @@
+"""Real firmware on emulated silicon: the mps2-an385 board (Cortex-M3 under QEMU) with the
+framework frozen in, built by `make firmware BOARD=mps2-an385` (cached in build/firmware/) and
+driven through its USB REPL pty by stock mpremote, as a user drives a board.
+
+Skipped, with the reason, where the ARM toolchain, qemu-system-arm or a MicroPython source tree
+is missing (outstack.firmware.missing() says how to get each)."""
+
+import time
+
+import pytest
+
+from outstack import firmware, image
+from outstack.sim.qemu import QemuBoard, qemu_binary
+
+from ..conftest import mpremote, typed
+
+BOARD = "mps2-an385"
+_why = firmware.missing() or (None if qemu_binary() else
+                              "qemu-system-arm is not installed: apt-get install qemu-system-arm")
+if _why:
+    pytest.skip(f"no QEMU board here: {_why}", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def elf():
+    return firmware.build(BOARD)
+
+
+@pytest.fixture
+def qb(elf, tmp_path):
+    board = QemuBoard(tmp_path / "flash.img", BOARD, firmware=elf)
+    board.start()
+    board.wait_for("booted", timeout=60)
+    yield board
+    board.stop()
+
+
+def run(qb, code):
+    """What `code` printed on the board, run by stock mpremote over the USB REPL pty."""
+    return mpremote(qb.usb_port, "exec", code).stdout.strip()
+
+
+def reset_by(qb, line, cause):
+    """Type `line` at the prompt; wait until the board has come back with `cause`."""
+    mark = qb.mark()
+    qb.type(line.encode() + b"\r\r")
+    qb.wait_for("booted", since=mark, timeout=60, detail=cause)
+    return qb.events[mark:]
+
+
+def test_framework_is_frozen_and_imports(qb):
+    out = run(qb, "import os, outstack.kernel, outstack.server, outstack.supervisor\n"
+                  "print(os.listdir('/'), outstack.kernel.__name__)")
+    assert out == "[] outstack.kernel"  # nothing on the flash: the framework is in the firmware
+
+
+def test_asyncio_runs(qb):
+    code = ("import asyncio\n"
+            "async def main():\n"
+            "    ev, seen = asyncio.Event(), []\n"
+            "    async def waiter():\n"
+            "        await ev.wait()\n"
+            "        seen.append('woken')\n"
+            "    t = asyncio.create_task(waiter())\n"
+            "    await asyncio.sleep_ms(20)\n"
+            "    ev.set()\n"
+            "    await t\n"
+            "    return seen\n"
+            "print(asyncio.run(main()))")
+    assert run(qb, code) == "['woken']"
+
+
+def test_power_on_cause_and_machine_reset_is_a_real_reset(qb):
+    assert run(qb, "import machine; print(machine.reset_cause() == machine.PWRON_RESET)") == "True"
+    reset_by(qb, "import machine; machine.reset()", "SOFT")
+    out = run(qb, "from outstack import hal; print(hal.reset_cause())")
+    assert out == "SOFT"
+
+
+def test_hung_code_ends_in_a_watchdog_reset(qb):
+    events = reset_by(qb, "import machine; w = machine.WDT(timeout=300)\rwhile True: pass", "WDT")
+    assert [e.kind for e in events if e.kind in ("wdt-bite", "wdt-reset")] == ["wdt-bite", "wdt-reset"]
+    assert run(qb, "from outstack import hal; print(hal.reset_cause())") == "WDT"
+
+
+def test_fault_reports_its_address_and_resets(qb):
+    events = reset_by(qb, "import machine; machine.mem32[0x30000000] = 1", "HARD")
+    assert "crash" in [e.kind for e in events]
+    # The fault record board.c keeps over the reset: kind (5: BusFault) and the address (BFAR).
+    out = run(qb, "import machine; print(machine.mem32[0x20000008], hex(machine.mem32[0x2000001c]))")
+    assert out == "5 0x30000000"
+
+
+def test_ctrl_c_interrupts_running_code(qb):
+    start = len(qb.output)
+    qb.type(b"while True: pass\r\r")
+    deadline = time.monotonic() + 60
+    while b"... \r\n" not in qb.output[start:]:  # the REPL took the loop: it is running
+        assert time.monotonic() < deadline, bytes(qb.output[start:])
+        time.sleep(0.02)
+    qb.type(b"\x03")
+    assert typed(qb, "print('alive')", timeout=60) == "alive"
+    assert b"KeyboardInterrupt" in qb.output[start:]
+
+
+def test_flash_keeps_files_over_a_power_cut(qb, tmp_path):
+    src = tmp_path / "note.txt"
+    src.write_text("kept\n")
+    mpremote(qb.usb_port, "fs", "cp", str(src), ":note.txt")
+    assert "note.txt" in mpremote(qb.usb_port, "fs", "ls").stdout
+    qb.cut_power()
+    assert image.read_file(qb.image, BOARD, "note.txt") == b"kept\n"  # the host's image has it
+    mark = qb.mark()
+    qb.power_on()
+    qb.wait_for("booted", since=mark, timeout=60, detail="PWRON")
+    assert mpremote(qb.usb_port, "fs", "cat", ":note.txt").stdout == "kept\n"

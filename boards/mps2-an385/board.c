@@ -129,6 +129,12 @@ int __wrap_uart_rx_any(void) {
 }
 
 int __wrap_uart_rx_chr(void) {
+    if (rx_head == rx_tail && (UART0->STATE & UART_STATE_RXFULL)) {
+        // A byte that came before the RX interrupt was enabled raised none: take it here.
+        uint32_t state = board_irq_disable();
+        uart0_rx_irq();
+        board_irq_restore(state);
+    }
     if (rx_head == rx_tail) {
         wait_for_interrupt();  // the caller polls again; the next byte or tick wakes the core
         return -1;

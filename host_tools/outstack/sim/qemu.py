@@ -61,6 +61,10 @@ class QemuBoard:
         self._qmp = None
         self._qmp_buf = b""
         self._cause = None
+        self._crashed = False  # a fault report since the last start
+        self._bitten = False  # QEMU's watchdog fired since the last start
+        self._in_qmp = False
+        self._banner_unclaimed = False  # a banner no start has claimed yet
         self._tail = b""  # the end of the last chunk, for notes split across chunks
 
     # ----- lifetime ---------------------------------------------------------------------
@@ -128,6 +132,7 @@ class QemuBoard:
         self._kill()
         self._load_flash()
         self._cause = "PWRON"  # what the next "booted" event reports
+        self._banner_unclaimed = False
         self._spawn()
         self._emit("spawn", "PWRON")
 
@@ -142,6 +147,7 @@ class QemuBoard:
 
     def type(self, data: bytes):
         """Bytes as if typed on the USB REPL (the firmware turns Ctrl-C into KeyboardInterrupt)."""
+        self._banner_unclaimed = False  # a banner from before this input is not a start's
         with self._lock:
             if self._chip is not None:
                 self._chip.sendall(data)
@@ -302,16 +308,20 @@ class QemuBoard:
 
     def _on_qmp_event(self, event, data):
         if event == "WATCHDOG":
-            self._cause = "WDT"
+            self._bitten = True
             self._emit("wdt-reset", data.get("action", ""))
         elif event == "RESET":
-            reason = data.get("reason", "")
-            if reason != "guest-reset":
+            self._in_qmp = True
+            self._on_chip()  # what the chip printed before it reset (a fault report) goes first
+            self._in_qmp = False
+            if data.get("reason", "") != "guest-reset":
                 self._cause = "HARD"  # the monitor's system_reset: the reset button
-            elif self._cause is None:
-                crashed = self.events and self.events[-1].kind == "crash"
-                self._cause = "HARD" if crashed else "SOFT"
+            else:
+                self._cause = "WDT" if self._bitten else "HARD" if self._crashed else "SOFT"
+            self._crashed = self._bitten = False
             self._emit("reset", self._cause)
+            if self._banner_unclaimed:  # its banner outran the event: the REPL is up already
+                self._booted()
 
     # ----- the relay and its thread ------------------------------------------------------
     def _loop(self):
@@ -334,15 +344,17 @@ class QemuBoard:
     def _on_chip(self):
         with self._lock:
             chip = self._chip
-        if chip is None:
-            return
-        try:
-            data = chip.recv(4096)
-        except BlockingIOError:
-            return
-        if not data:
-            self.sel.unregister(chip)
-            return
+        while chip is not None:
+            try:
+                data = chip.recv(4096)
+            except BlockingIOError:
+                return
+            if not data:
+                self.sel.unregister(chip)
+                return
+            self._from_chip(data)
+
+    def _from_chip(self, data):
         self.output += data
         try:
             os.write(self.usb.master, data)
@@ -353,18 +365,31 @@ class QemuBoard:
         self._notes(data)
 
     def _notes(self, data: bytes):
-        """Events from what the firmware printed: its banner, a watchdog bite, a fault."""
+        """Events from what the firmware printed (a banner, a watchdog bite, a fault), in order."""
         text = self._tail + data
+        found = []
         for needle, kind in NOTES:
             at = text.find(needle)
             while at >= 0:
                 if at + len(needle) > len(self._tail):  # not seen whole in the last chunk
-                    self._emit(kind)
-                    if kind == "banner" and self._cause:
-                        self._emit("booted", self._cause)  # the REPL is up after a start
-                        self._cause = None
+                    found.append((at, kind))
                 at = text.find(needle, at + 1)
-        self._tail = text[-(TAIL):]
+        self._tail = text[-TAIL:]
+        for _, kind in sorted(found):
+            self._emit(kind)
+            self._crashed = self._crashed or kind == "crash"
+            if kind == "banner":
+                self._banner_unclaimed = True
+                if not self._in_qmp:
+                    self._on_qmp()  # a RESET waiting on QMP came before this banner
+                if self._cause:
+                    self._booted()
+
+    def _booted(self):
+        """The friendly REPL is up after a start (power-on or reset) with self._cause."""
+        self._emit("booted", self._cause)
+        self._cause = None
+        self._banner_unclaimed = False
 
     def _emit(self, kind, detail=""):
         ev = Event(kind, detail)

@@ -17,6 +17,7 @@ from .image import files_for
 
 LEAVE = 0x1D  # Ctrl-]
 SHOWN = {"wdt-reset", "reset", "power-off", "crash", "halted"}
+QEMU_BOARDS = {"mps2-an385"}  # played by QEMU (outstack.sim.qemu), not by the unix port
 
 
 def _image(args) -> Path:
@@ -55,8 +56,13 @@ def _link(path: str, target: str):
 def run(args):
     boards.load(args.board)
     wifi = _wifi(args)
-    board = VirtualBoard(_image(args), args.board, uart_baud=args.uart_baud,
-                         usb_baud=args.usb_baud or None, wifi=wifi)
+    if args.board in QEMU_BOARDS:  # real firmware on an emulated chip: the same face
+        from ..sim.qemu import QemuBoard
+
+        board = QemuBoard(_image(args), args.board)
+    else:
+        board = VirtualBoard(_image(args), args.board, uart_baud=args.uart_baud,
+                             usb_baud=args.usb_baud or None, wifi=wifi)
     attach = sys.stdin.isatty() and not args.no_attach
     out = sys.stdout.buffer
     hide = HideConsole()

@@ -92,7 +92,7 @@ def _key(board: str, source_id: str) -> str:
     inputs = [Path(__file__), ROOT / "manifest.py", *sorted((BOARDS / board).rglob("*")),
               *sorted(LIB.rglob("*.py")), *sorted(FIRMWARE.rglob("*"))]
     for path in inputs:
-        if path.is_file() and "__pycache__" not in path.parts:
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".md":
             digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 

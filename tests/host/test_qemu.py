@@ -5,6 +5,8 @@ driven through its USB REPL pty by stock mpremote, as a user drives a board.
 Skipped, with the reason, where the ARM toolchain, qemu-system-arm or a MicroPython source tree
 is missing (outstack.firmware.missing() says how to get each)."""
 
+import signal
+import subprocess
 import time
 
 import pytest
@@ -12,7 +14,7 @@ import pytest
 from outstack import firmware, image
 from outstack.sim.qemu import QemuBoard, qemu_binary
 
-from ..conftest import mpremote, typed
+from ..conftest import BIN, mpremote, outstack, one_line_error, typed
 
 BOARD = "mps2-an385"
 _why = firmware.missing() or (None if qemu_binary() else
@@ -28,7 +30,7 @@ def elf():
 
 @pytest.fixture
 def qb(elf, tmp_path):
-    board = QemuBoard(tmp_path / "flash.img", BOARD, firmware=elf)
+    board = QemuBoard(tmp_path / "flash.img", BOARD, firmware=elf, blank=True)
     board.start()
     board.wait_for("booted", timeout=60)
     yield board
@@ -117,3 +119,36 @@ def test_flash_keeps_files_over_a_power_cut(qb, tmp_path):
     qb.power_on()
     qb.wait_for("booted", since=mark, timeout=60, detail="PWRON")
     assert mpremote(qb.usb_port, "fs", "cat", ":note.txt").stdout == "kept\n"
+
+
+def test_backup_memory_survives_a_reset_not_a_power_cut(qb):
+    run(qb, "from outstack import hal; hal.backup_write(b'kept over reset')")
+    reset_by(qb, "import machine; machine.reset()", "SOFT")
+    assert run(qb, "from outstack import hal; print(hal.backup_read())") == "b'kept over reset\\x00'"
+    qb.cut_power()
+    mark = qb.mark()
+    qb.power_on()
+    qb.wait_for("booted", since=mark, timeout=60, detail="PWRON")
+    assert run(qb, "from outstack import hal; print(hal.backup_read())") == "b'%s'" % ("\\x00" * 16)
+
+
+def test_outstack_sim_runs_the_qemu_board_on_a_host_built_image(elf, tmp_path):
+    img = tmp_path / "flash.img"
+    one_line_error(outstack("sim", str(img), "--board", BOARD, "--no-attach"), "does not exist")
+    note = tmp_path / "hello.txt"
+    note.write_text("made on the host\n")
+    image.build(img, BOARD, [(str(note), "/hello.txt")])  # LittleFS written by the unix port
+    sim = subprocess.Popen([str(BIN / "outstack"), "sim", str(img), "--board", BOARD,
+                            "--no-attach"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        seen = b""
+        while b"USB REPL: " not in seen or not seen.endswith(b"\n"):
+            chunk = sim.stdout.read1(4096)
+            assert chunk, seen
+            seen += chunk
+        port = seen.split(b"USB REPL: ", 1)[1].split()[0].decode()
+        assert mpremote(port, "exec", "import sys; print(sys.platform)").stdout.strip() == "qemu"
+        assert mpremote(port, "fs", "cat", ":hello.txt").stdout == "made on the host\n"
+    finally:
+        sim.send_signal(signal.SIGTERM)
+        sim.communicate(timeout=60)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .. import boards
 from ..errors import CliError
+from ..image import check as check_image
 from .board import Event, _die_with_parent, lock_path
 from .link import Port
 
@@ -41,12 +42,15 @@ def qemu_binary() -> str | None:
 
 
 class QemuBoard:
-    def __init__(self, image, board="mps2-an385", firmware=None, icount=ICOUNT_SHIFT):
+    def __init__(self, image, board="mps2-an385", firmware=None, icount=ICOUNT_SHIFT, blank=False):
+        """blank: a missing image is an erased flash (the firmware makes the filesystem);
+        otherwise the image must exist and mount, as for the unix engine."""
         self.facts = boards.load(board)
         self.board = board
         self.image = Path(image).resolve()
         self.firmware = Path(firmware) if firmware else None
         self.icount = icount
+        self.blank = blank
         self.events: list[Event] = []
         self.output = bytearray()  # everything the board printed on UART0
         self.listeners = []  # callables fed each chunk of output
@@ -75,7 +79,10 @@ class QemuBoard:
             from .. import firmware
 
             self.firmware = firmware.build(self.board)
-        self.image.touch()  # an empty image: the firmware makes the filesystem on first boot
+        if self.blank and not self.image.exists():
+            self.image.touch()  # erased flash: the firmware makes the filesystem on first boot
+        elif not self.blank or self.image.stat().st_size:
+            check_image(self.image, self.board)
         self._image_lock = lock_path(self.image, f"flash image {self.image}")
         self.dir = Path(tempfile.mkdtemp(prefix="outstack-qemu-"))
         self.psram = self.dir / "psram.bin"

@@ -111,29 +111,49 @@ __attribute__((naked)) static void fault_entry(void) {
 
 // ---- UART0 input ---------------------------------------------------------------------------
 
-static void uart0_rx_irq(void) {
-    // Clear first, then drain: a byte that lands after the last check raises the IRQ again.
-    UART0->INTSTATUS = UART_INT_RX;
+// Move what UART0 holds into the ring. A full ring leaves the byte in the UART and turns the
+// RX interrupt off: QEMU then holds back the rest (back-pressure, no byte is lost).
+static void uart0_drain(void) {
     while (UART0->STATE & UART_STATE_RXFULL) {
+        if (rx_head - rx_tail >= RX_RING_SIZE) {
+            UART0->CTRL &= ~UART_CTRL_RX_INT;
+            return;
+        }
         int c = UART0->DATA & 0xff;
         if (c == mp_interrupt_char) {
             mp_sched_keyboard_interrupt();
-        } else if (rx_head - rx_tail < RX_RING_SIZE) {
+        } else {
             rx_ring[rx_head++ % RX_RING_SIZE] = c;
         }
     }
 }
 
+static void uart0_rx_irq(void) {
+    // Clear first, then drain: a byte that lands after the last check raises the IRQ again.
+    UART0->INTSTATUS = UART_INT_RX;
+    uart0_drain();
+}
+
+// Take bytes the interrupt could not: before it was enabled, or while the ring was full.
+static void uart0_catch_up(void) {
+    uint32_t state = board_irq_disable();
+    if (rx_head - rx_tail < RX_RING_SIZE) {
+        UART0->CTRL |= UART_CTRL_RX_INT;
+    }
+    uart0_drain();
+    board_irq_restore(state);
+}
+
 int __wrap_uart_rx_any(void) {
+    if (rx_head == rx_tail && (UART0->STATE & UART_STATE_RXFULL)) {
+        uart0_catch_up();
+    }
     return rx_head != rx_tail;
 }
 
 int __wrap_uart_rx_chr(void) {
-    if (rx_head == rx_tail && (UART0->STATE & UART_STATE_RXFULL)) {
-        // A byte that came before the RX interrupt was enabled raised none: take it here.
-        uint32_t state = board_irq_disable();
-        uart0_rx_irq();
-        board_irq_restore(state);
+    if (rx_head == rx_tail || !(UART0->CTRL & UART_CTRL_RX_INT)) {
+        uart0_catch_up();
     }
     if (rx_head == rx_tail) {
         wait_for_interrupt();  // the caller polls again; the next byte or tick wakes the core
@@ -180,8 +200,8 @@ static void hardware_init(void) {
     SCB_VTOR = (uint32_t)vectors;
     SCB_SHCSR |= SHCSR_FAULTS_ENABLE;
     read_reset_cause();
-    UART0->CTRL |= UART_CTRL_RX_INT;
     NVIC_ISER0 = 1u << UART0_RX_IRQ;
+    uart0_catch_up();  // enables the RX interrupt and takes a byte that came before it
 }
 
 // ---- the VM's start ------------------------------------------------------------------------

@@ -5,14 +5,31 @@
 
 #include "py/runtime.h"
 #include "extmod/vfs.h"
+#include "shared/runtime/semihosting_arm.h"
 
 #define FLASH_BASE (0x21000000u)
 #define FLASH_BLOCK_SIZE (4096u)
 #define FLASH_BLOCK_COUNT (352u)
 
+#define FLASH_PAGE (256u)
+
+// The host's power-cut switch, in the last PSRAM page (the host writes it into the file that
+// backs the PSRAM before power-on): power fails during the cut_after-th erase or program of
+// this boot, once cut_pages pages of it are done. The board marks it fired and QEMU exits.
+typedef struct {
+    uint32_t magic;
+    uint32_t cut_after;
+    uint32_t cut_pages;
+    uint32_t fired;  // the write it failed in
+} flash_cut_t;
+#define FLASH_CUT ((volatile flash_cut_t *)0x21fff000)
+#define FLASH_CUT_MAGIC (0x21545543u)  // "CUT!"
+
 typedef struct {
     mp_obj_base_t base;
 } flash_obj_t;
+
+static uint32_t flash_writes;  // erases and programs since this boot
 
 static const mp_obj_type_t flash_type;
 static const flash_obj_t flash_obj = { { &flash_type } };
@@ -29,6 +46,19 @@ static uint8_t *flash_range(mp_obj_t block_in, size_t offset, size_t len) {
         mp_raise_ValueError(MP_ERROR_TEXT("beyond the end of the flash"));
     }
     return (uint8_t *)(FLASH_BASE + start);
+}
+
+// Copy (or erase with src NULL) len bytes, unless the power fails in this write.
+static void flash_program(uint8_t *dest, const uint8_t *src, size_t len) {
+    ++flash_writes;
+    if (FLASH_CUT->magic == FLASH_CUT_MAGIC && FLASH_CUT->cut_after == flash_writes) {
+        size_t done = FLASH_CUT->cut_pages * FLASH_PAGE;
+        len = done < len ? done : len;
+        src ? memcpy(dest, src, len) : memset(dest, 0xff, len);
+        FLASH_CUT->fired = flash_writes;
+        mp_semihosting_exit(1);
+    }
+    src ? memcpy(dest, src, len) : memset(dest, 0xff, len);
 }
 
 static mp_obj_t flash_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *args) {
@@ -52,9 +82,9 @@ static mp_obj_t flash_writeblocks(size_t n_args, const mp_obj_t *args) {
     uint8_t *dest = flash_range(args[1], offset, buf.len);
     if (n_args == 3) {
         // The simple interface erases the whole blocks it writes.
-        memset(dest, 0xff, (buf.len + FLASH_BLOCK_SIZE - 1) / FLASH_BLOCK_SIZE * FLASH_BLOCK_SIZE);
+        flash_program(dest, NULL, (buf.len + FLASH_BLOCK_SIZE - 1) / FLASH_BLOCK_SIZE * FLASH_BLOCK_SIZE);
     }
-    memcpy(dest, buf.buf, buf.len);
+    flash_program(dest, buf.buf, buf.len);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(flash_writeblocks_obj, 3, 4, flash_writeblocks);
@@ -66,7 +96,7 @@ static mp_obj_t flash_ioctl(mp_obj_t self, mp_obj_t op_in, mp_obj_t arg) {
         case MP_BLOCKDEV_IOCTL_BLOCK_SIZE:
             return MP_OBJ_NEW_SMALL_INT(FLASH_BLOCK_SIZE);
         case MP_BLOCKDEV_IOCTL_BLOCK_ERASE:
-            memset(flash_range(arg, 0, FLASH_BLOCK_SIZE), 0xff, FLASH_BLOCK_SIZE);
+            flash_program(flash_range(arg, 0, FLASH_BLOCK_SIZE), NULL, FLASH_BLOCK_SIZE);
             return MP_OBJ_NEW_SMALL_INT(0);
         case MP_BLOCKDEV_IOCTL_INIT:
         case MP_BLOCKDEV_IOCTL_DEINIT:

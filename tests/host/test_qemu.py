@@ -152,3 +152,43 @@ def test_outstack_sim_runs_the_qemu_board_on_a_host_built_image(elf, tmp_path):
     finally:
         sim.send_signal(signal.SIGTERM)
         sim.communicate(timeout=60)
+
+
+def write_or_cut(qb, text):
+    """Write data.txt at the prompt; True if it was written, False if the power failed."""
+    mark, start = qb.mark(), len(qb.output)
+    qb.type(b"exec(\"with open('data.txt', 'w') as f: f.write(%r)\\nprint('wr' + 'itten')\")\r"
+            % text.encode())
+    deadline = time.monotonic() + 60
+    while b"written" not in qb.output[start:]:
+        if any(e.kind == "power-off" for e in qb.events[mark:]):
+            return False
+        assert time.monotonic() < deadline, bytes(qb.output[start:])
+        time.sleep(0.02)
+    return True
+
+
+def power_on(qb, **cut):
+    mark = qb.mark()
+    qb.power_on(**cut)
+    qb.wait_for("booted", since=mark, timeout=60)
+
+
+def test_power_cut_at_each_flash_write_leaves_the_old_or_the_new_file(qb):
+    old, new = "old " * 300, "new " * 400
+    assert write_or_cut(qb, old)
+    cuts = 0
+    for n in range(1, 40):
+        power_on(qb, cut_after=n, cut_pages=n % 5)
+        if write_or_cut(qb, new):
+            break  # the write needs fewer than n flash writes: each one has been cut once
+        cuts += 1
+        assert qb.events[-1].detail == f"cut during flash write {n}"
+        held = image.read_file(qb.image, BOARD, "data.txt").decode()
+        assert held in (old, new), (n, held[:40])
+        if held == new:
+            power_on(qb)
+            assert write_or_cut(qb, old)
+    assert cuts >= 3  # the write took several flash writes, and each was cut once
+    power_on(qb)
+    assert mpremote(qb.usb_port, "fs", "cat", ":data.txt").stdout == new

@@ -13,10 +13,12 @@ as VirtualBoard (ports, start/stop, power, type, wait_for, output, events), anot
 
 import json
 import os
+import random
 import selectors
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -30,6 +32,8 @@ from .board import Event, _die_with_parent, lock_path
 from .link import Port
 
 PSRAM_BYTES = 16 << 20  # the AN385's PSRAM at 0x21000000; QEMU wants all of it
+CUT_AT = 0xFFF000  # the power-cut switch in the PSRAM file (boards/mps2-an385/flash.c)
+CUT_MAGIC = 0x21545543
 ICOUNT_SHIFT = 5  # 32 ns per instruction: 31.25 MIPS, reproducible timings
 # What the firmware prints (board.c, and MicroPython's banner) to the event it stands for.
 BANNER = b" with Cortex-M3\r\n"  # the friendly REPL starts: after boot.py and main.py
@@ -132,12 +136,19 @@ class QemuBoard:
         return proc.pid if proc else None
 
     # ----- what a test or the CLI does to the board --------------------------------------
-    def power_on(self, mode="friendly"):
-        """Switch on (PWRON): a fresh QEMU, the flash image copied into its PSRAM file."""
+    def power_on(self, mode="friendly", cut_after=0, cut_pages=None):
+        """Switch on (PWRON): a fresh QEMU, the flash image copied into its PSRAM file. With
+        cut_after=N power fails during the N-th flash erase or program of this boot, after
+        cut_pages of its 256-byte pages (random when None)."""
         if mode != "friendly":
             raise CliError("the QEMU board boots to its friendly REPL only (for now)")
         self._kill()
         self._load_flash()
+        if cut_after:
+            pages = cut_pages if cut_pages is not None else random.randint(0, 16)
+            with open(self.psram, "r+b") as f:
+                f.seek(CUT_AT)
+                f.write(struct.pack("<4I", CUT_MAGIC, cut_after, pages, 0))
         self._cause = "PWRON"  # what the next "booted" event reports
         self._banner_unclaimed = False
         self._spawn()
@@ -356,10 +367,18 @@ class QemuBoard:
                 data = chip.recv(4096)
             except BlockingIOError:
                 return
-            if not data:
-                self.sel.unregister(chip)
+            if not data:  # QEMU has gone
+                self._chip_stopped()
                 return
             self._from_chip(data)
+
+    def _chip_stopped(self):
+        with open(self.psram, "rb") as f:
+            f.seek(CUT_AT)
+            magic, _, _, fired = struct.unpack("<4I", f.read(16))
+        self._kill()
+        why = f"cut during flash write {fired}" if magic == CUT_MAGIC and fired else "chip stopped"
+        self._emit("power-off", why)
 
     def _from_chip(self, data):
         self.output += data

@@ -97,11 +97,14 @@ def _key(board: str, source_id: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def _run(cmd: list[str], env: dict | None = None) -> None:
+def _run(cmd: list[str], log: Path, env: dict | None = None) -> None:
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as f:
+        f.write(f"$ {' '.join(cmd)}\n{done.stdout}{done.stderr}")
     if done.returncode:
-        tail = "\n".join((done.stdout + done.stderr).splitlines()[-25:])
-        raise CliError(f"{' '.join(cmd[:3])} failed:\n{tail}")
+        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise CliError(f"{' '.join(cmd[:3])} failed ({last[0]}): the whole log is in {log}")
 
 
 def build(board: str, jobs: int = 2, log=print) -> Path:
@@ -122,7 +125,9 @@ def build(board: str, jobs: int = 2, log=print) -> Path:
     if lib.suffixes[-2:] == [".tar", ".gz"]:
         lib = _unpacked(lib)
     log(f"building mpy-cross and {board} firmware in {out} (about a minute on 2 cores)")
-    _run(["make", "-C", str(tree / "mpy-cross"), f"-j{jobs}"])
+    log_path = out / "build.log"
+    log_path.unlink(missing_ok=True)
+    _run(["make", "-C", str(tree / "mpy-cross"), f"-j{jobs}"], log_path)
     # An unpacked snapshot is no git checkout: keep git from finding this repository above it
     # (the firmware would report our commit as MicroPython's version).
     env = dict(os.environ, OUTSTACK_BOARD=board, GIT_CEILING_DIRECTORIES=str(BUILD / "src"))
@@ -131,7 +136,7 @@ def build(board: str, jobs: int = 2, log=print) -> Path:
     _run(["make", "-C", str(tree / "ports" / PORTS[board]), f"-j{jobs}",
           f"BOARD={board.upper().replace('-', '_')}", f"BOARD_DIR={BOARDS / board}",
           f"BUILD={out / 'obj'}", f"FROZEN_MANIFEST={ROOT / 'manifest.py'}",
-          f"MPY_LIB_DIR={lib}"], env)
+          f"MPY_LIB_DIR={lib}"], log_path, env)
     cached.parent.mkdir(parents=True, exist_ok=True)
     for name in ("firmware.elf", "firmware.bin"):
         shutil.copyfile(out / "obj" / name, cached.parent / name)

@@ -14,7 +14,7 @@ import pytest
 from outstack import firmware, image
 from outstack.sim.qemu import QemuBoard, qemu_binary
 
-from ..conftest import BIN, mpremote, outstack, one_line_error, typed
+from tests.conftest import BIN, mpremote, outstack, one_line_error, typed
 
 BOARD = "mps2-an385"
 _why = firmware.missing() or (None if qemu_binary() else

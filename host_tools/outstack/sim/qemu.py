@@ -46,14 +46,18 @@ def qemu_binary() -> str | None:
 
 
 class QemuBoard:
-    def __init__(self, image, board="mps2-an385", firmware=None, icount=ICOUNT_SHIFT, blank=False):
+    def __init__(self, image, board="mps2-an385", firmware=None, icount=ICOUNT_SHIFT, blank=False,
+                 sleep=True):
         """blank: a missing image is an erased flash (the firmware makes the filesystem);
-        otherwise the image must exist and mount, as for the unix engine."""
+        otherwise the image must exist and mount, as for the unix engine. sleep=False: while
+        the core waits (WFI) virtual time jumps to the next timer instead of following the
+        host clock, so figures repeat exactly (and waits take no host time)."""
         self.facts = boards.load(board)
         self.board = board
         self.image = Path(image).resolve()
         self.firmware = Path(firmware) if firmware else None
         self.icount = icount
+        self.sleep = sleep
         self.blank = blank
         self.events: list[Event] = []
         self.output = bytearray()  # everything the board printed on UART0
@@ -212,7 +216,7 @@ class QemuBoard:
         return [qemu_binary(), "-M", "mps2-an385,memory-backend=psram",
                 "-object", f"memory-backend-file,id=psram,mem-path={self.psram},"
                            f"size={PSRAM_BYTES},share=on",
-                "-icount", f"shift={self.icount}", "-display", "none", "-monitor", "none",
+                "-icount", f"shift={self.icount},sleep={'on' if self.sleep else 'off'}", "-display", "none", "-monitor", "none",
                 "-semihosting", "-chardev", f"socket,id=usb,path={chardev}",
                 "-serial", "chardev:usb", "-serial", "pty",
                 "-qmp", f"unix:{qmp},server=on,wait=off", "-kernel", str(self.firmware)]

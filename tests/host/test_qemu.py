@@ -192,3 +192,15 @@ def test_power_cut_at_each_flash_write_leaves_the_old_or_the_new_file(qb):
     assert cuts >= 3  # the write took several flash writes, and each was cut once
     power_on(qb)
     assert mpremote(qb.usb_port, "fs", "cat", ":data.txt").stdout == new
+
+
+def test_mpremote_run_soft_reset_and_mount_work_as_on_a_board(qb, tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text("print('ran', 6 * 7)\n")
+    assert mpremote(qb.usb_port, "run", str(script)).stdout == "ran 42\n"
+    mpremote(qb.usb_port, "soft-reset")
+    share = tmp_path / "share"
+    share.mkdir()
+    (share / "hello_mount.py").write_text("print('from the host', 'üñí')\n")
+    out = mpremote(qb.usb_port, "mount", str(share), "exec", "import hello_mount").stdout
+    assert out.endswith("from the host üñí\n"), out

@@ -7,8 +7,10 @@ QEMU_MACHINE = mps2-an385
 CFLAGS += -mthumb -mcpu=cortex-m3 -mfloat-abi=soft
 CFLAGS += -DQEMU_SOC_MPS2
 CFLAGS += -DMICROPY_HW_MCU_NAME='"Cortex-M3"'
-# Our mpconfigport.h comes first and wraps the port's (#include_next).
+# Our mpconfigport.h comes first and wraps the port's (#include_next); a change to it must
+# find every qstr again.
 CFLAGS += -I$(BOARD_DIR)
+QSTR_GLOBAL_DEPENDENCIES += $(BOARD_DIR)/mpconfigport.h
 
 LDSCRIPT = mcu/arm/mps2.ld
 SRC_BOARD_O = shared/runtime/gchelper_native.o shared/runtime/gchelper_thumb2.o

@@ -103,8 +103,9 @@ def _run(cmd: list[str], log: Path, env: dict | None = None) -> None:
     with open(log, "a") as f:
         f.write(f"$ {' '.join(cmd)}\n{done.stdout}{done.stderr}")
     if done.returncode:
-        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise CliError(f"{' '.join(cmd[:3])} failed ({last[0]}): the whole log is in {log}")
+        lines = (done.stderr + done.stdout).strip().splitlines() or ["no output"]
+        first = next((line for line in lines if "error" in line.lower()), lines[-1])
+        raise CliError(f"{' '.join(cmd[:3])} failed ({first.strip()}): the whole log is in {log}")
 
 
 def build(board: str, jobs: int = 2, log=print) -> Path:
@@ -133,10 +134,20 @@ def build(board: str, jobs: int = 2, log=print) -> Path:
     env = dict(os.environ, OUTSTACK_BOARD=board, GIT_CEILING_DIRECTORIES=str(BUILD / "src"))
     for name in ("BOARD", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
         env.pop(name, None)
-    _run(["make", "-C", str(tree / "ports" / PORTS[board]), f"-j{jobs}",
-          f"BOARD={board.upper().replace('-', '_')}", f"BOARD_DIR={BOARDS / board}",
-          f"BUILD={out / 'obj'}", f"FROZEN_MANIFEST={ROOT / 'manifest.py'}",
-          f"MPY_LIB_DIR={lib}"], log_path, env)
+    make = ["make", "-C", str(tree / "ports" / PORTS[board]), f"-j{jobs}",
+            f"BOARD={board.upper().replace('-', '_')}", f"BOARD_DIR={BOARDS / board}",
+            f"BUILD={out / 'obj'}", f"FROZEN_MANIFEST={ROOT / 'manifest.py'}",
+            f"MPY_LIB_DIR={lib}"]
+    try:
+        _run(make, log_path, env)
+    except CliError:
+        if not (out / "obj").exists():
+            raise
+        # An incremental build can trip over stale generated files (qstrs, frozen content)
+        # after a configuration change: build once more from scratch before giving up.
+        log(f"incremental build failed; building {board} from scratch")
+        shutil.rmtree(out / "obj")
+        _run(make, log_path, env)
     cached.parent.mkdir(parents=True, exist_ok=True)
     for name in ("firmware.elf", "firmware.bin"):
         shutil.copyfile(out / "obj" / name, cached.parent / name)

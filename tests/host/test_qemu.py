@@ -43,7 +43,8 @@ def run(qb, code):
 
 
 def reset_by(qb, line, cause):
-    """Type `line` at the prompt; wait until the board has come back with `cause`."""
+    """Type `line` at the prompt; wait until the board has come back with `cause` (as the
+    engine tells it; None: any)."""
     mark, start = qb.mark(), len(qb.output)
     qb.type(line.encode() + b"\r\r")
     try:
@@ -204,3 +205,12 @@ def test_mpremote_run_soft_reset_and_mount_work_as_on_a_board(qb, tmp_path):
     (share / "hello_mount.py").write_text("print('from the host', 'üñí')\n")
     out = mpremote(qb.usb_port, "mount", str(share), "exec", "import hello_mount").stdout
     assert out.endswith("from the host üñí\n"), out
+
+
+def test_sleep_frequency_and_id(qb):
+    code = ("import machine, time\n"
+            "t = time.ticks_ms(); machine.lightsleep(50); slept = time.ticks_diff(time.ticks_ms(), t)\n"
+            "print(slept >= 50, machine.freq(), machine.unique_id())")
+    assert run(qb, code) == "True 25000000 b'MPS2AN385'"
+    reset_by(qb, "import machine; machine.deepsleep(10)", None)  # the engine cannot tell it
+    assert run(qb, "from outstack import hal; print(hal.reset_cause())") == "DEEPSLEEP"

@@ -6,9 +6,12 @@
 #include "py/mphal.h"
 #include "shared/runtime/interrupt_char.h"
 #include "shared/runtime/pyexec.h"
+#include "shared/runtime/softtimer.h"
 #include "board.h"
 
 #define NOINIT_MAGIC (0x4f55544bu)  // "OUTK"
+#define SCB_ICSR (*(volatile uint32_t *)0xe000ed04)
+#define ICSR_PENDSVSET (1u << 28)
 #define SCB_VTOR (*(volatile uint32_t *)0xe000ed08)
 #define SCB_AIRCR (*(volatile uint32_t *)0xe000ed0c)
 #define SCB_SHCSR (*(volatile uint32_t *)0xe000ed24)
@@ -178,11 +181,57 @@ uint64_t mp_hal_time_ns(void) {
     return (uint64_t)mp_hal_ticks_ms() * 1000000u;
 }
 
+// ---- soft timers (machine.Timer) ------------------------------------------------------------
+// shared/runtime/softtimer.c keeps the timers; SysTick finds one due and pends PendSV, whose
+// handler runs them (Python callbacks are scheduled, not run in the interrupt).
+
+static volatile uint32_t soft_timer_due;
+static volatile bool soft_timer_armed;
+
+uint32_t soft_timer_get_ms(void) {
+    return mp_hal_ticks_ms();
+}
+
+void soft_timer_schedule_at_ms(uint32_t ticks_ms) {
+    soft_timer_due = ticks_ms;
+    soft_timer_armed = true;
+    if ((int32_t)(ticks_ms - mp_hal_ticks_ms()) <= 0) {
+        SCB_ICSR = ICSR_PENDSVSET;
+    }
+}
+
+void SysTick_Handler(void);
+
+static void systick_irq(void) {
+    SysTick_Handler();  // the port's millisecond counter
+    if (soft_timer_armed && (int32_t)(soft_timer_due - mp_hal_ticks_ms()) <= 0) {
+        soft_timer_armed = false;
+        SCB_ICSR = ICSR_PENDSVSET;
+    }
+}
+
+static void pendsv_irq(void) {
+    soft_timer_handler();
+}
+
+// main.c knows nothing of soft timers: mark them in every collection, and drop the ones on
+// the heap before a soft reset sweeps it.
+void __real_gc_collect_end(void);
+void __wrap_gc_collect_end(void) {
+    soft_timer_gc_mark_all();
+    __real_gc_collect_end();
+}
+
+void __real_gc_sweep_all(void);
+void __wrap_gc_sweep_all(void) {
+    soft_timer_deinit();
+    __real_gc_sweep_all();
+}
+
 // ---- vectors -------------------------------------------------------------------------------
 
 extern uint32_t _estack;
 void Reset_Handler(void);
-void SysTick_Handler(void);
 
 #define IRQS (32)
 __attribute__((aligned(256))) static const void *const vectors[16 + IRQS] = {
@@ -191,7 +240,8 @@ __attribute__((aligned(256))) static const void *const vectors[16 + IRQS] = {
     [2 ... 14] = fault_entry,
     [7 ... 10] = 0,
     [13] = 0,
-    [15] = SysTick_Handler,
+    [14] = pendsv_irq,
+    [15] = systick_irq,
     [16 ... 16 + IRQS - 1] = fault_entry,
     [16 + UART0_RX_IRQ] = uart0_rx_irq,
 };

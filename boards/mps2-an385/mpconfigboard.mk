@@ -21,7 +21,10 @@ MICROPY_STACK_SIZE = 16384
 MICROPY_VFS_LFS2 = 1
 
 SRC_C += $(BOARD_DIR)/board.c $(BOARD_DIR)/flash.c
+SRC_C += shared/runtime/softtimer.c shared/runtime/mpirq.c
 
 # UART0 input comes from our interrupt-fed ring buffer; waits sleep the core (WFI) instead of
 # spinning, so an idle board costs the host no CPU.
 LDFLAGS += --wrap=uart_rx_chr --wrap=uart_rx_any --wrap=mp_hal_delay_ms
+# Soft timers live on the GC heap: marked in each collection, dropped before a soft reset.
+LDFLAGS += --wrap=gc_collect_end --wrap=gc_sweep_all

@@ -214,3 +214,21 @@ def test_sleep_frequency_and_id(qb):
     assert run(qb, code) == "True 25000000 b'MPS2AN385'"
     reset_by(qb, "import machine; machine.deepsleep(10)", None)  # the engine cannot tell it
     assert run(qb, "from outstack import hal; print(hal.reset_cause())") == "DEEPSLEEP"
+
+
+def test_machine_timer_calls_back_periodically(qb):
+    code = ("import machine, time\n"
+            "hits = []\n"
+            "t = machine.Timer(-1, period=20, callback=lambda t: hits.append(1))\n"
+            "time.sleep_ms(210)\n"
+            "t.deinit()\n"
+            "n = len(hits)\n"
+            "time.sleep_ms(60)\n"
+            "print(9 <= n <= 11, len(hits) == n)")
+    assert run(qb, code) == "True True"
+
+
+def test_a_soft_reset_drops_running_timers(qb):
+    run(qb, "import machine; t = machine.Timer(-1, period=5, callback=lambda t: None)")
+    mpremote(qb.usb_port, "soft-reset")
+    assert run(qb, "import gc; gc.collect(); print('alive')") == "alive"

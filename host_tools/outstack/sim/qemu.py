@@ -112,6 +112,8 @@ class QemuBoard:
             os.write(self._wake_w, b"x")
             self._thread.join(5)
             self._thread = None
+            for fd in (self._wake_r, self._wake_w):
+                os.close(fd)
         if getattr(self, "usb", None):
             self.usb.close()
         if getattr(self, "_image_lock", None):

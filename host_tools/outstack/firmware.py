@@ -81,7 +81,10 @@ def _unpacked(archive: Path) -> Path:
         shutil.rmtree(dest, ignore_errors=True)
         dest.mkdir(parents=True)
         with tarfile.open(archive) as tar:
-            tar.extractall(dest, filter="tar")
+            if hasattr(tarfile, "tar_filter"):  # Python 3.11.4+: refuse links out of dest
+                tar.extractall(dest, filter="tar")
+            else:
+                tar.extractall(dest)
         stamp.touch()
     (inner,) = [p for p in dest.iterdir() if p.is_dir()]
     return inner

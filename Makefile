@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test venv clean package.json
+.PHONY: run test venv clean package.json firmware
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -27,6 +27,10 @@ test: $(STAMP) keys/ota-key.pem
 
 package.json: $(STAMP)
 	$(BIN)/python -m outstack.packaging
+
+# Real firmware with the framework frozen in (boards/<BOARD>/ has a MicroPython board definition).
+firmware: $(STAMP)
+	$(BIN)/python -m outstack.firmware $(or $(BOARD),mps2-an385)
 
 clean:
 	rm -rf build $(VENV)

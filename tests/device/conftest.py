@@ -65,7 +65,19 @@ class DeviceError(Exception):
     pass
 
 
-def run_on_board(test_file: Path, tmp: Path, board: str = "unix"):
+# OUTSTACK_DEVICE_BOARD=mps2-an385 runs the suite on real firmware under QEMU instead.
+DEVICE_BOARD = os.environ.get("OUTSTACK_DEVICE_BOARD", "unix")
+
+
+def _engine(img: Path, board: str):
+    if board == "mps2-an385":
+        from outstack.sim.qemu import QemuBoard
+
+        return QemuBoard(img, board)
+    return VirtualBoard(img, board)
+
+
+def run_on_board(test_file: Path, tmp: Path, board: str = DEVICE_BOARD):
     main = f"import _runner\n_runner.run({test_file.stem!r})\n"
     (tmp / "main.py").write_text(main)
     files = [f for f in image.layout(board, DEMO) if f[1] != "/main.py"]
@@ -75,7 +87,7 @@ def run_on_board(test_file: Path, tmp: Path, board: str = "unix"):
     files += data_files(test_file, tmp)
     img = tmp / "flash.img"
     image.build(img, board, files)
-    with VirtualBoard(img, board) as vb:
+    with _engine(img, board) as vb:
         vb.start()
         _wait_done(vb)
         text = vb.output.decode(errors="replace")

@@ -17,6 +17,7 @@ from ..sim.board import VirtualBoard, lock_path
 
 LEAVE = 0x1D  # Ctrl-]
 SHOWN = {"wdt-reset", "reset", "power-off", "crash", "halted"}
+QEMU_BOARDS = {"mps2-an385"}  # played by QEMU (outstack.sim.qemu), not by the unix port
 
 
 def _image(args):
@@ -70,8 +71,13 @@ def run(args):
         boards.load(args.board)
     wifi = _wifi(args)
     img, project = _image(args)
-    board = VirtualBoard(img, args.board, uart_baud=args.uart_baud,
-                         usb_baud=args.usb_baud or None, wifi=wifi)
+    if args.board in QEMU_BOARDS:  # real firmware on an emulated chip: the same face
+        from ..sim.qemu import QemuBoard
+
+        board = QemuBoard(img, args.board)
+    else:
+        board = VirtualBoard(img, args.board, uart_baud=args.uart_baud,
+                             usb_baud=args.usb_baud or None, wifi=wifi)
     attach = sys.stdin.isatty() and not args.no_attach
     out = sys.stdout.buffer
     hide = HideConsole()

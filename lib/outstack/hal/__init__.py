@@ -6,6 +6,7 @@ from outstack import board
 
 _RP2_SCRATCH0 = const(0x4005800C)  # watchdog SCRATCH0 (RP2040 datasheet 4.7.6)
 _STM32_BKP0R = const(0x40002850)  # RTC_BKP0R on STM32F4 (RM0090 26.6.20)
+_MPS2_BACKUP = const(0x20000020)  # SSRAM2 words QEMU keeps over a reset (boards/mps2-an385/board.h)
 
 
 def reset_cause():
@@ -55,13 +56,20 @@ def lightsleep(ms):
     machine.lightsleep(ms)
 
 
+def _backup_base():
+    kind = board.BACKUP_KIND
+    if kind == "mps2_noinit":
+        return _MPS2_BACKUP
+    return _RP2_SCRATCH0 if kind == "rp2_scratch" else _STM32_BKP0R
+
+
 def backup_read():
     """The backup memory (survives resets, not power cuts): board.BACKUP_BYTES bytes."""
     n = board.BACKUP_BYTES
     if board.BACKUP_KIND == "rtc_memory":
         data = machine.RTC().memory()
         return data + bytes(n - len(data))
-    base = _RP2_SCRATCH0 if board.BACKUP_KIND == "rp2_scratch" else _STM32_BKP0R
+    base = _backup_base()
     return bytes(machine.mem32[base + (i & ~3)] >> 8 * (i & 3) & 0xFF for i in range(n))
 
 
@@ -73,7 +81,7 @@ def backup_write(data):
     if board.BACKUP_KIND == "rtc_memory":
         machine.RTC().memory(data)
         return
-    base = _RP2_SCRATCH0 if board.BACKUP_KIND == "rp2_scratch" else _STM32_BKP0R
+    base = _backup_base()
     for i in range(0, n, 4):
         machine.mem32[base + i] = int.from_bytes(data[i : i + 4], "little")
 

@@ -1,0 +1,2 @@
+# Frozen modules of the board itself (the project's manifest.py includes this one).
+freeze("$(BOARD_DIR)/modules", "_boot.py")

@@ -170,8 +170,18 @@ NEEDED = "signature required"  # lib/outstack/debug/auth.py: the board wants it 
 
 
 def find_key(args) -> str | None:
-    """The private key that signs console commands: --key, else $OUTSTACK_KEY, else None."""
-    return getattr(args, "key", None) or os.environ.get("OUTSTACK_KEY") or None
+    """The private key that signs console commands: --key, else $OUTSTACK_KEY, else the
+    project's dev key (outstack.toml ota.key) where there is a project and the key exists."""
+    given = getattr(args, "key", None) or os.environ.get("OUTSTACK_KEY")
+    if given:
+        return given
+    from .project import find
+
+    try:
+        project = find(getattr(args, "project", None))
+    except CliError:
+        return None
+    return str(project.key) if project.key and project.key.is_file() else None
 
 
 def load_signer(path: str | None):

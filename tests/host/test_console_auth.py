@@ -73,8 +73,10 @@ def ports(vb):
 
 
 def console(port, *words, key=None):
+    # run outside any project, so no project key is found and used: only --key signs
     extra = ("--key", key) if key else ()
-    return outstack("console", "--port", port, "--via", "link", *extra, *words, timeout=60)
+    return outstack("console", "--port", port, "--via", "link", *extra, *words, timeout=60,
+                    cwd="/")
 
 
 def test_state_changes_need_a_trusted_signature_over_a_fresh_challenge(make_board, keydirs):

@@ -48,7 +48,7 @@ def since_last_reboot(vb, before: int) -> str:
 
 
 def test_deploy_compiles_copies_and_runs_main(make_board, tmp_path):
-    vb = make_board(files=QUIET)
+    vb = make_board(files=QUIET, source=True)  # .py modules: deploy puts .mpy in their place
     cfg = tmp_path / "device.json"
     cfg.write_text(json.dumps({"name": "deploy-test"}))
     before = len(vb.output)

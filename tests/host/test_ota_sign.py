@@ -206,17 +206,18 @@ def _pack_args(tmp_path, keydir, **over):
     ({"--seq": "2.5"}, ("--seq",)),
     ({"files": ["firmware/app/nosuch.py"]}, ("module file firmware/app/nosuch.py does not exist",)),
     ({"files": [str(FIRMWARE / "main.py")]}, ("not a module in the board's module area /app",)),
-    ({"--key": None}, ("--key", "--unsigned")),
+    ({"--key": None, "cwd": "/"}, ("--key", "--unsigned", "no project here")),
     ({"--min-framework": "new"}, ("--min-framework must be a version",)),
     ({"--depends": "app.sensor"}, ("--depends", "MODULE:DEPENDENCY")),
     ({"--depends": "app.other:app.sensor"}, ("app.other is not a module of this update",)),
 ])
 def test_pack_bad_input(keydir, tmp_path, over, needles):
     files = over.pop("files", None)
+    cwd = over.pop("cwd", ROOT)  # the demo project (its key is the default --key), or none
     args = _pack_args(tmp_path, keydir, **over)
     if files:
         args = args[:-1] + files
-    one_line_error(outstack(*args), *needles)
+    one_line_error(outstack(*args, cwd=cwd), *needles)
     assert not (tmp_path / "x.pkg").exists()
 
 

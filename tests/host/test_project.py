@@ -160,7 +160,7 @@ def test_deploy_leaves_exactly_the_project(myapp, make_board):
     r = outstack("deploy", "--port", vb.usb_port, "--board", "unix", cwd=myapp)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "deployed project 'myapp'" in r.stdout
-    assert "removed /app/sensor.py (not in the project)" in r.stdout
+    assert "removed /app/sensor.mpy (not in the project)" in r.stdout
     # the board runs the project now (mpremote below stops main.py: ask first)
     wait("the project's live prompt", lambda: live(vb.usb_port, "1+1") == "2")
     servers = outstack("console", "--port", vb.usb_port, "servers", cwd=myapp)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .. import boards
 from ..errors import CliError
+from ..project import add_argument as add_project
 
 
 # ----- handlers -----------------------------------------------------------------------------
@@ -302,10 +303,11 @@ def _keygen_args(p):
 def _pack_args(p):
     p.add_argument("modules", nargs="+", metavar="MODULE_FILE",
                    help="firmware/app/NAME.py, or FILE=app/NAME.py to say which module it is")
-    p.add_argument("--key", help="private key to sign with (ota-key.pem)")
+    p.add_argument("--key", help="private key to sign with (default: the project's ota.key)")
     p.add_argument("--unsigned", action="store_true",
                    help="sign elsewhere (openssl): writes OUT.manifest.json to sign")
-    p.add_argument("--board", required=True, help="board kind the update is for (e.g. rp2040)")
+    p.add_argument("--board", help="board kind the update is for (default: the project's "
+                                   "deploy_board)")
     p.add_argument("--seq", required=True, help="sequence number, greater than the last one sent")
     p.add_argument("--out", required=True, help="package file to write")
     p.add_argument("--source", action="store_true", help="ship .py sources, not .mpy")
@@ -328,11 +330,11 @@ def _sign_args(p):
 
 
 def _key_rotate_args(p):
-    p.add_argument("--key", required=True, help="the private key boards trust now")
+    p.add_argument("--key", help="the private key boards trust now (default: the project's)")
     p.add_argument("--new", required=True, action="append",
                    help="public key to trust from now on (repeat for several)")
     p.add_argument("--keep-old", action="store_true", help="keep trusting --key's key as well")
-    p.add_argument("--board", required=True)
+    p.add_argument("--board", help="board kind (default: the project's deploy_board)")
     p.add_argument("--seq", required=True, help="sequence number, greater than the last one sent")
     p.add_argument("--out", required=True)
 
@@ -357,8 +359,9 @@ def _status_args(p):
 
 def _rollback_args(p):
     p.add_argument("module", help="module name, e.g. app.sensor")
-    p.add_argument("--key", required=True, help="the private key boards trust")
-    p.add_argument("--board", required=True)
+    p.add_argument("--key", help="the private key boards trust (default: the project's)")
+    p.add_argument("--board", help="board kind (default: the project's running virtual "
+                                   "board, else its deploy_board)")
     p.add_argument("--seq", required=True, help="sequence number, greater than the last one sent")
     p.add_argument("--out", help="also keep the signed request in this file")
     p.add_argument("--port", help="send it now over this UART")
@@ -383,10 +386,40 @@ def add_arguments(p):
     for name, (handler, setup, helptext) in ACTIONS.items():
         sp = subs.add_parser(name, help=helptext, description=helptext)
         setup(sp)
+        if name != "keygen":
+            add_project(sp)
         sp.set_defaults(ota_handler=handler)
 
 
 def run(args):
     if args.action == "sign" and not args.key and not (args.signature and args.pub):
         raise CliError("sign needs --signature SIG --pub PUBLIC_KEY, or --key PRIVATE_KEY")
+    _project_defaults(args)
     return args.ota_handler(args)
+
+
+def _project_defaults(args) -> None:
+    """--key and --board left out: the project's dev key and board (said, never guessed)."""
+    from ..connect import running
+    from ..project import find
+
+    wants_key = args.action in ("rollback", "key-rotate") or (
+        args.action == "pack" and not args.unsigned)
+    wants_board = args.action in ("pack", "rollback", "key-rotate")
+    if not ((wants_key and not args.key) or (wants_board and not args.board)):
+        return
+    try:
+        project = find(args.project)
+    except CliError:
+        if args.project:
+            raise
+        needs = ("--key PRIVATE.pem" + (" (or --unsigned)" if args.action == "pack" else "")
+                 if wants_key and not args.key else "--board")
+        raise CliError(f"{args.action} needs {needs}: no project here to take it from") from None
+    if wants_key and not args.key:
+        if project.key is None:
+            raise CliError(f"give --key: project {project.name!r} names no ota.key")
+        args.key = str(project.key)
+    if wants_board and not args.board:
+        sim = running(project) if args.action == "rollback" else None
+        args.board = sim["board"] if sim else project.deploy_board

@@ -233,7 +233,9 @@ def _where(args) -> None:
     from . import connect
     from .project import find
 
-    if args.command in ("console", "top", "crashlog") and not args.port:
+    if args.command in ("console", "top") and not args.port and args.via == "link":
+        args.port = connect.link(find(args.project), None, "unix")[0]  # UART1 (or HOST:PORT)
+    elif args.command in ("console", "top", "crashlog") and not args.port:
         args.port = connect.usb(find(args.project), None)
     elif args.command == "replay" and not args.port and not args.record:
         args.port = connect.usb(find(args.project), None)

@@ -17,11 +17,12 @@ import tarfile
 from pathlib import Path
 
 from .errors import CliError
-from .paths import BOARDS, BUILD, FIRMWARE, LIB, ROOT
+from .paths import BOARDS, BUILD, LIB, ROOT
 
 # MicroPython board definitions (ports/<PORT>) for the boards that have one here.
 PORTS = {"mps2-an385": "qemu"}
 VENDOR = ROOT.parent / "shared" / "vendor"
+FROZEN_APP = ROOT / "firmware"  # what manifest.py freezes beside the framework (the demo's, for now)
 HOW_TO_GET = ("set MICROPY_DIR to a MicroPython checkout (with lib/micropython-lib), or "
               "MICROPY_TARBALL to a snapshot tarball such as ../shared/vendor/micropython-<commit>.tar.gz")
 TOOLS = ("arm-none-eabi-gcc", "make")
@@ -93,7 +94,7 @@ def _unpacked(archive: Path) -> Path:
 def _key(board: str, source_id: str) -> str:
     digest = hashlib.sha256(source_id.encode())
     inputs = [Path(__file__), ROOT / "manifest.py", *sorted((BOARDS / board).rglob("*")),
-              *sorted(LIB.rglob("*.py")), *sorted(FIRMWARE.rglob("*"))]
+              *sorted(LIB.rglob("*.py")), *sorted(FROZEN_APP.rglob("*"))]
     for path in inputs:
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".md":
             digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())

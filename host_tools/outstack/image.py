@@ -28,7 +28,7 @@ def layout(board: str, firmware: Path, lib: Path = LIB,
            packages: bool = True) -> list[tuple[str, str]]:
     """(host file, board path) pairs: the project's firmware at the root, the framework under
     /lib, board facts, and (packages) the micropython-lib packages the firmware requires."""
-    files = _tree(firmware, "") + _tree(lib, "/lib")
+    files = _tree(Path(firmware).resolve(), "") + _tree(Path(lib).resolve(), "/lib")
     files.append((str(boards.facts_file(board)), "/lib/outstack/board.py"))
     if packages:
         from . import mlib

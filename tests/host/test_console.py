@@ -45,7 +45,9 @@ def keys(tmp_path_factory=None):
 def console(port, *words, timeout=60, key=True):
     """The console CLI; signs (--key) what the board wants signed unless key=False."""
     extra = ("--key", keys()["pem"]) if key else ()
-    return outstack("console", "--port", port, *extra, *words, timeout=timeout)
+    # key=False: outside any project too, so the CLI finds no project key to sign with
+    return outstack("console", "--port", port, *extra, *words, timeout=timeout,
+                    **({} if key else {"cwd": "/"}))
 
 
 def data(port, *words):

@@ -15,6 +15,7 @@ from ..errors import CliError
 from ..project import find
 
 DRIVER = "from outstack.debug.replay import main\nmain()\n"
+REPLAY_HEAP = 4 << 20  # the record is held whole beside the server: not a board's limit to play
 
 
 def run(args):
@@ -92,7 +93,7 @@ def replay_on_virtual_board(rec: dict, firmware: Path, timeout: float = 120.0) -
         files += [(str(tmp / "main.py"), "/main.py"), (str(tmp / "replay.json"), "/replay.json")]
         img = tmp / "flash.img"
         image.build(img, "unix", files)
-        vb = VirtualBoard(img, "unix")
+        vb = VirtualBoard(img, "unix", heap=REPLAY_HEAP)
         try:
             vb.start()
             end = time.monotonic() + timeout

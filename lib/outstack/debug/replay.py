@@ -24,8 +24,9 @@ class Unreplayable(Exception):
 def _rebuild(text, what):
     try:
         return eval(text, {})
-    except Exception:
-        raise Unreplayable("%s %s cannot be rebuilt from what was recorded" % (what, text[:60]))
+    except Exception as e:
+        raise Unreplayable("%s %s cannot be rebuilt from what was recorded (%s: %s)"
+                           % (what, text[:60], type(e).__name__, e))
 
 
 def replay(rec):

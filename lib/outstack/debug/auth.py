@@ -15,7 +15,7 @@ _NONCE = const(16)
 # read-only commands (trace and crashes with no argument only read, too)
 READS = ("help", "servers", "info", "log", "graph", "recording", "mem", "challenge")
 NEEDED = "signature required"
-_OTA_STATE = "/.outstack/ota/state.json"  # outstack.ota.service.STATE (not imported: RAM)  # the host's CLI signs and asks again when it reads this
+_OTA_STATE = "/.outstack/ota/state.json"  # outstack.ota.apply.STATE (not imported: RAM)  # the host's CLI signs and asks again when it reads this
 
 
 class Refused(OutstackError):

@@ -45,14 +45,12 @@ class Console:
 
     # ----- the command kept here (view.py reads, change.py changes, crashes.py the rest) ---
     def c_challenge(self):
-        from outstack.debug.auth import Auth
+        from outstack.debug import auth
 
-        if self.auth is None:
-            self.auth = Auth()
-        return self.auth.challenge()
+        return auth.of(self).challenge()
 
 
-_HERE = ("challenge",)  # the c_ method above: it keeps its state (the nonce) here
+_HERE = ("challenge",)  # the c_ method above
 
 # command -> (module under outstack.debug, function)
 _WHERE = {"servers": ("view", "servers"), "info": ("view", "info"), "log": ("view", "log"),
@@ -90,6 +88,7 @@ async def answer_for(server, line):
     without either, the answer is an error, not a crash of the link."""
     import json
 
+    system = None
     try:
         system = server.right("debug")
         if system.console is None:
@@ -98,7 +97,8 @@ async def answer_for(server, line):
 
         line = auth.admit(system.console, getattr(server, "config", None) or {}, line)
     except (ValueError, OutstackError) as e:
-        _let_go(system)
+        if system is not None:
+            _let_go(system)
         return (json.dumps({"error": str(e)}),)
     return await answer(system, line)
 
@@ -135,12 +135,12 @@ async def answer(system, line):
 
 
 def _let_go(system):
-    # No challenge outstanding: the console's own code goes too, until the next command
-    # (an answer still streaming keeps what it needs alive).
+    # The console's own code goes too, until the next command (an answer still streaming
+    # keeps what it needs alive; outstanding challenges stay on the System: auth.of).
     import sys
 
     c = system.console
-    if c is None or (c.auth is not None and c.auth.nonces):
+    if c is None:
         return
     system.console = None
     pkg = sys.modules.get("outstack.debug")

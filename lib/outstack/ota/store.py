@@ -26,7 +26,7 @@ class Store:
     # The part file and what it belongs to (size and digest, in META).
     def __init__(self):
         self.f = None  # the open part file while a push is in progress
-        self.h = None  # the running SHA-256, made when a push starts (resume)
+        self.h = hashlib.sha256()
         self.size = 0
         self.have = 0
         self.digest = b""

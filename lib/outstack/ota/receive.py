@@ -103,8 +103,9 @@ class Receiver:
             pushing = link.store is not None and link.store.f is not None
             if kind == L.HELLO:
                 await self._push().hello(self, link)
-                if link.store.f is None:  # refused: nothing in progress on this link
-                    if self.active is link.store:
+                store = link.store
+                if store is None or store.f is None:  # refused: nothing in progress here
+                    if store is not None and self.active is store:
                         self.active = None
                     link.store = None
                     self.settle()

@@ -3,7 +3,9 @@ tests/conftest.py make_board), printing
   1. free heap after boot for the demo, all servers on, and with each server turned off
      ("enabled": false in /config.json), read at the live prompt beside the running servers;
   2. the heap each framework module costs to import (itself and what it pulls in that is not
-     loaded yet), on a board whose main.py is bare, one fresh interpreter per module.
+     loaded yet), on a board whose main.py is bare, one fresh interpreter per module (boot.py
+     has loaded outstack.ota.slots already; a module that happens to grow MicroPython's qstr
+     pool carries that growth, so read these as rough).
 Both tables sorted, biggest first.
 
     .venv/bin/python bench/heap.py [--board rp2040] [--short]
@@ -33,8 +35,9 @@ MODULES = [
     "outstack.minilog", "outstack.hal", "outstack.ota.link", "outstack.ota.store",
     "outstack.ota.receive", "outstack.ota.service", "outstack.ota.slots",
     "outstack.ota.verify", "outstack.ota.rsa", "outstack.ota.package",
-    "outstack.ota.install", "outstack.debug.console", "outstack.debug.auth",
-    "outstack.debug.mem", "outstack.debug.view", "app.status", "app.storage",
+    "outstack.ota.install", "outstack.ota.apply", "outstack.ota.push",
+    "outstack.debug.console", "outstack.debug.auth", "outstack.debug.mem",
+    "outstack.debug.view", "outstack.debug.crashes", "app.status", "app.storage",
     "app.processing", "app.sensor", "app.uplink",
 ]
 SHORT_MODULES = ["outstack.system", "outstack.ota.service", "outstack.ota.verify"]

@@ -39,14 +39,6 @@ TABLE = {
 
 # What runs without a usable /config.json: everything but the uplink, which needs settings.
 DEFAULTS = {
-    "servers": {"sensor": {}, "processing": {}, "storage": {}, "status": {},
-                # Signed updates and the console on UART1 and on TCP 8266 (Wi-Fi), trusting the keys the
-    # project gives it (outstack.toml [ota] trust); essential, so safe mode can be updated.
-    "ota": {
-        "factory": "outstack.ota.service:OtaServer", "priority": 1, "essential": True,
-        "rights": ("ota", "debug"),
-        "config": {"keys": [], "uart": True, "baud": 115200, "tcp_port": 8266,
-                   "modules": ["app.*"]},
-    },
-    "uplink": {"enabled": False}},
+    "servers": {"sensor": {}, "processing": {}, "storage": {}, "status": {}, "ota": {},
+                "uplink": {"enabled": False}},
 }

@@ -50,3 +50,7 @@ def test_dev_bench_runs():
     assert "outstack dev over UART1 115200: serving" in out and "over TCP: verdict" in out, out
     assert "mpremote fs cp + soft reset" in out
 
+
+def test_heap_bench_runs():
+    out = _run("bench/heap.py", "--short")
+    assert "free heap after boot on --board rp2040" in out and "outstack.ota.service" in out, out

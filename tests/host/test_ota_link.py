@@ -3,6 +3,7 @@ TCP) lands on flash whole, resumes after a cut link, survives noise, refuses a s
 and a package that cannot fit."""
 
 import hashlib
+import json
 import os
 import random
 import threading
@@ -13,6 +14,7 @@ import pytest
 from outstack import image
 from outstack.errors import CliError
 from outstack.ota.transfer import Sender, SerialLine, TcpLine
+from tests.conftest import outstack
 
 MAIN = """
 from outstack.system import System
@@ -131,3 +133,25 @@ def test_the_update_link_carries_the_console_too(make_board):
         assert Sender(line).push(b"after the console" * 100) == "received 1700 bytes"
     finally:
         line.close()
+
+
+def test_a_malformed_hello_or_a_stray_abort_is_answered_and_the_push_goes_on(make_board):
+    # The push code loads at a HELLO and goes after: a HELLO it refuses, or an ABORT with
+    # no push, leaves no half-made state behind (the server must not crash on the next frame).
+    from outstack.ota.transfer import Frames, frame
+
+    vb = _board(make_board)
+    line = SerialLine(vb.uart_port)
+    frames = Frames(line)
+    for kind, payload, said in ((0x48, b"short", b"malformed HELLO"),
+                                (0x41, b"", b"aborted by the host")):
+        line.write(frame(kind, payload))
+        got = frames.next(30)
+        assert got == (0x58, said), got
+    data = random.Random(6).randbytes(3000)
+    assert Sender(line).push(data) == "received 3000 bytes"
+    line.close()
+    out = outstack("console", "--port", vb.usb_port, "--json", "servers")
+    rows = json.loads(out.stdout)["servers"]
+    assert [(r["name"], r["restarts"]) for r in rows] == [("ota", 0)], rows
+    assert _on_flash(vb) == data

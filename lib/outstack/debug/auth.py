@@ -15,7 +15,7 @@ _NONCE = const(16)
 # read-only commands (trace and crashes with no argument only read, too)
 READS = ("help", "servers", "info", "log", "graph", "recording", "mem", "challenge")
 NEEDED = "signature required"
-_OTA_STATE = "/.outstack/ota/state.json"  # outstack.ota.service.STATE (not imported: RAM)  # the host's CLI signs and asks again when it reads this
+_OTA_STATE = "/.outstack/ota/state.json"  # outstack.ota.apply.STATE (not imported: RAM)  # the host's CLI signs and asks again when it reads this
 
 
 class Refused(OutstackError):
@@ -31,8 +31,8 @@ def message(nonce, command):
 
 
 class Auth:
-    def __init__(self):
-        self.nonces = []  # [(nonce, ticks_ms issued)], oldest first
+    def __init__(self, nonces=None):
+        self.nonces = [] if nonces is None else nonces  # [(nonce, ticks_ms issued)], oldest first
 
     def challenge(self):
         from os import urandom
@@ -109,10 +109,8 @@ def admit(console, config, line):
     words = line.split()
     if not words:
         raise ValueError("empty command: try help")
-    if console.auth is None:
-        console.auth = Auth()
     if words[0] == "signed":
-        return console.auth.check(words, keys_for(console.system, config))
+        return of(console).check(words, keys_for(console.system, config))
     if words[0] == "challenge":
         return line
     if not is_read(words):
@@ -122,3 +120,15 @@ def admit(console, config, line):
         raise Refused("%s: reading is not open on this link; sign every command (outstack "
                       "console --key KEY)" % NEEDED)
     return line
+
+
+def of(console):
+    """console.auth, made on first need over the System's nonce list: the challenges
+    outlive the console's code, which goes between commands (console._let_go)."""
+    if console.auth is None:
+        system = console.system
+        nonces = getattr(system, "nonces", None)
+        if nonces is None:
+            nonces = system.nonces = []
+        console.auth = Auth(nonces)
+    return console.auth

@@ -4,24 +4,6 @@
 # ValueError or OutstackError with a message for a person; the system is never touched then.
 from outstack.errors import OutstackError
 
-HELP = (
-    ("servers", "every server: state, restarts, inbox, messages in/out, longest handler, memory"),
-    ("info NAME", "one server in detail, with its spec and last error"),
-    ("log NAME [N]", "the last N records of NAME's log ring"),
-    ("level NAME LEVEL", "set NAME's log level (DEBUG, INFO, WARNING, ERROR, CRITICAL)"),
-    ("trace [NAME on|off]", "switch tracing of NAME; without arguments, the shared trace"),
-    ("record NAME N|off", "keep NAME's last N messages (for crash records and replay)"),
-    ("graph", "the supervision tree with dependencies, grants and topics"),
-    ("restart NAME", "stop and start NAME"),
-    ("fault NAME crash|hang|slow MS|leak BYTES|off", "inject a fault (testing recovery)"),
-    ("crashes [clear]", "the board's last crash record, the last crash reports (newest first), "
-     "the recorded servers' records and this boot's config errors (or remove the servers' ones)"),
-    ("recording NAME", "NAME's whole crash record with its messages (for outstack replay)"),
-    ("mem", "heap use"),
-    ("help", "this list"),
-    ("challenge", "a fresh nonce to sign a command over (the CLI does it with --key)"),
-)
-
 
 async def _nothing():
     pass
@@ -50,7 +32,8 @@ class Console:
         where = _WHERE.get(cmd if args or cmd != "trace" else "trace_all")
         if where is None:
             raise ValueError("unknown command %r: one of %s"
-                             % (cmd, ", ".join(h[0].split()[0] for h in HELP)))
+                             % (cmd, ", ".join(sorted(k for k in _WHERE if k != "trace_all")
+                                               + list(_HERE))))
         name = "outstack.debug." + where[0]
         import gc
 
@@ -60,54 +43,22 @@ class Console:
         finally:
             _free()
 
-    # ----- commands kept here (the rest: view.py reads, change.py changes) ----------------
-    def c_help(self):
-        return [list(h) for h in HELP]
-
+    # ----- the command kept here (view.py reads, change.py changes, crashes.py the rest) ---
     def c_challenge(self):
-        from outstack.debug.auth import Auth
+        from outstack.debug import auth
 
-        if self.auth is None:
-            self.auth = Auth()
-        return self.auth.challenge()
-
-    def c_crashes(self, what=None):
-        from outstack import crashlog, reports
-        from outstack.debug import record
-
-        if what == "clear":
-            return {"cleared": record.clear(), "reports": reports.clear()}
-        if what is not None:
-            raise ValueError("crashes %s: say clear, or nothing" % what)
-        board, warn = crashlog.load()
-        recs, warnings = record.summaries()
-        if warn:
-            warnings.append(warn)
-        kept, bad = reports.load()
-        warnings += bad
-        live = {p.name: "%s: %s" % (type(p.last_error).__name__, p.last_error)
-                for p in self.kernel.names.values() if p.last_error is not None}
-        off = {p.name: p.off for p in self.kernel.names.values() if p.off is not None}
-        return {"board": board, "reports": kept, "servers": recs, "last_errors": live,
-                "off": off, "boot_errors": self.system.errors, "warnings": warnings}
-
-    def c_recording(self, name):
-        from outstack.debug import record
-
-        ok, why = record.check(name)
-        if not ok:
-            raise OutstackError(why)
-        return Stream(record.pieces(name))
+        return auth.of(self).challenge()
 
 
-_HERE = ("help", "challenge", "crashes", "recording")  # the c_ methods above
+_HERE = ("challenge",)  # the c_ method above
 
 # command -> (module under outstack.debug, function)
 _WHERE = {"servers": ("view", "servers"), "info": ("view", "info"), "log": ("view", "log"),
           "graph": ("view", "graph"), "mem": ("view", "mem"), "trace_all": ("view", "trace_all"),
           "level": ("change", "level"), "trace": ("change", "trace"),
           "record": ("change", "record"), "restart": ("change", "restart"),
-          "fault": ("change", "fault")}
+          "fault": ("change", "fault"), "help": ("crashes", "help"),
+          "crashes": ("crashes", "crashes"), "recording": ("crashes", "recording")}
 
 
 async def _result(out):
@@ -120,7 +71,7 @@ def _free():
     import sys
 
     pkg = sys.modules.get("outstack.debug")
-    for name in ("view", "change"):
+    for name in ("view", "change", "crashes", "mem"):
         if sys.modules.pop("outstack.debug." + name, None) is not None and hasattr(pkg, name):
             delattr(pkg, name)
 
@@ -137,6 +88,7 @@ async def answer_for(server, line):
     without either, the answer is an error, not a crash of the link."""
     import json
 
+    system = None
     try:
         system = server.right("debug")
         if system.console is None:
@@ -145,6 +97,8 @@ async def answer_for(server, line):
 
         line = auth.admit(system.console, getattr(server, "config", None) or {}, line)
     except (ValueError, OutstackError) as e:
+        if system is not None:
+            _let_go(system)
         return (json.dumps({"error": str(e)}),)
     return await answer(system, line)
 
@@ -172,10 +126,27 @@ async def answer(system, line):
         data = {"error": str(e)}
     except Exception as e:
         data = {"error": "%s failed: %s: %s" % (line, type(e).__name__, e)}
+    finally:
+        _let_go(system)
     try:
         return (json.dumps(data),)
     except Exception as e:
         return (json.dumps({"error": "the answer could not be encoded: %r" % e}),)
+
+
+def _let_go(system):
+    # The console's own code goes too, until the next command (an answer still streaming
+    # keeps what it needs alive; outstanding challenges stay on the System: auth.of).
+    import sys
+
+    c = system.console
+    if c is None:
+        return
+    system.console = None
+    pkg = sys.modules.get("outstack.debug")
+    for name in ("console", "auth"):
+        if sys.modules.pop("outstack.debug." + name, None) is not None and hasattr(pkg, name):
+            delattr(pkg, name)
 
 
 def _wrap(pieces):

@@ -36,6 +36,7 @@ class Link:
         self.n = 0
         self.bad = 0  # frames dropped for a bad CRC or length
         self.out = bytearray(16)
+        self.store = None  # the push's part file on this link (ota/store.py), from its HELLO
 
     async def _fill(self, mv):
         got = 0

@@ -5,14 +5,10 @@ import asyncio
 from time import ticks_ms, ticks_diff
 from micropython import const
 from outstack.ota import link as L
-from outstack.ota.store import PACKAGE, Store, free_for
 
-WINDOW = const(8192)  # bytes the host may have in flight: enough to keep the line busy
-ACK_EVERY = const(2048)
 IDLE_MS = const(5000)  # a push in progress that sends nothing for this long is over
 LINK_IDLE_MS = const(60000)  # a TCP peer that sends no frame for this long is let go
 SESSION_MS = const(600000)  # and none stays longer than this, busy or not
-STALE_MS = const(10000)  # a push whose bytes stopped this long gives the lock up to another
 MAX_LINKS = const(3)  # TCP connections at once; more are told so and closed
 MAX_SIZE = const(1 << 20)
 
@@ -29,12 +25,12 @@ class Receiver:
         self.open = []  # the TCP writers being served, closed when the server stops
         self.refused = 0  # TCP connections turned away (over MAX_LINKS)
         self.idle_ms = LINK_IDLE_MS
+        self.push = None  # outstack.ota.push while a push may be in progress (push.py)
 
     async def serve(self, reader, writer, tcp=False, console=True):
         """One connection: any number of packages, one after another. A TCP one is bounded
         (MAX_LINKS at once, LINK_IDLE_MS without a frame, SESSION_MS in all) and closed here."""
         link = L.Link(reader, writer)
-        store = Store()
         try:
             if tcp and len(self.open) >= MAX_LINKS:
                 self.refused += 1
@@ -42,15 +38,37 @@ class Receiver:
                 return
             if tcp:
                 self.open.append(writer)
-            await self._run(link, store, tcp, console)
+            await self._run(link, tcp, console)
         except (EOFError, OSError, asyncio.TimeoutError):
             pass  # link cut or idle: what arrived stays for the resume
         finally:
-            store.close()
-            if self.active is store:
-                self.active = None
+            store, link.store = link.store, None
+            if store is not None:
+                store.close()
+                if self.active is store:
+                    self.active = None
+            self.settle()
             if tcp:
                 await self.drop(writer)
+
+    def settle(self):
+        # No push in progress: its code (push.py, store.py) goes until the next HELLO.
+        if self.active is not None or self.push is None:
+            return
+        import sys
+
+        self.push = None
+        pkg = sys.modules.get("outstack.ota")
+        for name in ("push", "store"):
+            if sys.modules.pop("outstack.ota." + name, None) is not None and hasattr(pkg, name):
+                delattr(pkg, name)
+
+    def _push(self):
+        if self.push is None:
+            from outstack.ota import push
+
+            self.push = push
+        return self.push
 
     async def drop(self, writer):
         if writer in self.open:
@@ -69,10 +87,11 @@ class Receiver:
     def busy(self):
         return self.active is not None
 
-    async def _run(self, link, store, tcp, console):
+    async def _run(self, link, tcp, console):
         start = ticks_ms()
         while True:
-            if store.f is not None:
+            pushing = link.store is not None and link.store.f is not None
+            if pushing:
                 kind = await asyncio.wait_for_ms(link.frame(), IDLE_MS)
             elif tcp:
                 kind = await asyncio.wait_for_ms(link.frame(), self.idle_ms)
@@ -81,12 +100,21 @@ class Receiver:
             if tcp and ticks_diff(ticks_ms(), start) > SESSION_MS:
                 await link.send(L.FAIL, b"session too long: connect again")
                 return
+            pushing = link.store is not None and link.store.f is not None
             if kind == L.HELLO:
-                await self._hello(link, store)
-            elif kind == L.DATA and store.f:
-                await self._data(link, store)
-            elif kind == L.END and store.f:
-                await self._end(link, store)
+                await self._push().hello(self, link)
+                store = link.store
+                if store is None or store.f is None:  # refused: nothing in progress here
+                    if store is not None and self.active is store:
+                        self.active = None
+                    link.store = None
+                    self.settle()
+            elif kind == L.DATA and pushing:
+                await self._push().data(self, link)
+            elif kind == L.END and pushing:
+                await self._push().end(self, link)
+                link.store = None
+                self.settle()
             elif kind == L.STATUS:
                 import json
 
@@ -95,17 +123,11 @@ class Receiver:
             elif kind == L.CONSOLE:
                 await self._console(link, console)
             elif kind == L.ABORT:
-                await self._abort(link, store)
-            elif store.f:
-                await link.send_u32(L.NAK, store.have)  # damaged or unexpected frame
-
-    async def _abort(self, link, store):
-        if self.active is not None and self.active is not store:
-            await link.send(L.FAIL, b"not aborted: the push in progress belongs to another link")
-            return
-        store.discard()
-        self.active = None
-        await link.send(L.FAIL, b"aborted by the host")
+                await self._push().abort(self, link)
+                link.store = None
+                self.settle()
+            elif pushing:
+                await link.send_u32(L.NAK, link.store.have)  # damaged or unexpected frame
 
     async def _console(self, link, console=True):
         if self.console is None or not console:
@@ -129,71 +151,3 @@ class Receiver:
                             b"free RAM (fewer servers)")
             return
         await link.send(L.DONE)
-
-    async def _hello(self, link, store):
-        p = link.payload()
-        if len(p) != 36:
-            await link.send(L.FAIL, b"malformed HELLO")
-            return
-        if not self._take(store):
-            await link.send(L.BUSY, b"another push is in progress")
-            return
-        size = L.u32(p)
-        store.close()
-        have = 0
-        free = free_for()
-        if not self.max_size:
-            reason = "this link carries the console only: push updates to the OTA server"
-        elif size > self.max_size:
-            reason = "package of %d bytes is over the %d-byte limit" % (size, self.max_size)
-        elif size > free:
-            reason = "package of %d bytes does not fit: %d bytes of flash free" % (size, free)
-        else:
-            reason = None
-            have = store.resume(size, p[4:36])
-        if reason:
-            await link.send(L.FAIL, reason.encode())
-            return
-        self.last = "receiving %d bytes from %d" % (size, have)
-        store.moved = ticks_ms()
-        self.active = store
-        await link.send_u32(L.READY, have, WINDOW)
-
-    def _take(self, store):
-        # The push lock: free, ours, or held by a push that stopped moving (then it is void).
-        a = self.active
-        if a is None or a is store:
-            return True
-        if ticks_diff(ticks_ms(), a.moved) < STALE_MS:
-            return False
-        a.close()
-        self.active = None
-        return True
-
-    async def _data(self, link, store):
-        p = link.payload()
-        at = L.u32(p)
-        if at != store.have or store.have + len(p) - 4 > store.size:
-            if at > store.have:
-                await link.send_u32(L.NAK, store.have)  # a gap: a frame went missing
-            return  # a duplicate: already on flash
-        before = store.have
-        store.write(p[4:])
-        self.received += len(p) - 4
-        if store.have == store.size or before // ACK_EVERY != store.have // ACK_EVERY:
-            store.sync()  # on flash before we say so
-            await link.send_u32(L.ACK, store.have)
-
-    async def _end(self, link, store):
-        why = store.finish()
-        self.active = None
-        if why:
-            self.last = "refused: " + why
-            await link.send(L.FAIL, why.encode())
-            return
-        said = "received %d bytes" % store.size
-        if self.on_package:
-            said = await self.on_package(PACKAGE)
-        self.last = said
-        await link.send(L.DONE, said.encode())
-

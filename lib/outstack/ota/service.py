@@ -8,11 +8,9 @@
 # "health_ms": how long updated servers must stay up before an update is confirmed.
 # Needs the "ota" right (and "debug" for the console on its link); essential.
 import asyncio
-import os
 from outstack.server import Server
 from outstack.ota.receive import Receiver, MAX_SIZE
 
-STATE = "/.outstack/ota/state.json"  # {"seq": last accepted, "versions": {module: version}}
 
 
 class OtaServer(Server):
@@ -25,6 +23,7 @@ class OtaServer(Server):
         self.rx.idle_ms = config.get("idle_ms", self.rx.idle_ms)  # a silent TCP peer goes
         self.listener = None
         self.keys = None
+        self.applying = False  # an install is running: its modules stay loaded
 
     async def run(self):
         try:
@@ -70,88 +69,23 @@ class OtaServer(Server):
 
     async def install(self, path):
         """Verify the received package and install it; one line for the host either way."""
-        from outstack.ota.verify import OtaRejected
+        from outstack.ota import apply
 
+        self.applying = True
         try:
-            return await self._install(path)
-        except OtaRejected as e:
-            return "refused (%s): %s" % (e.code, e)
-        except Exception as e:  # a full flash, a bad config: say so, change nothing
-            return "refused: %s: %s" % (type(e).__name__, e)
+            return await apply.install(self, path)
         finally:
-            try:
-                os.remove(path)
-            except OSError:
-                pass
-
-    async def _install(self, path):
-        import outstack
-        from outstack import crashlog, hal
-        from outstack.ota import verify, install
-        from outstack.ota.package import Package
-
-        state = crashlog.load_sealed(STATE)[0] or {"seq": 0, "versions": {}}
-        if self.keys is None:  # a rotated key list on flash wins over the firmware's config
-            self.keys = verify.load_keys(state.get("keys") or self.config.get("keys"))
-        policy = verify.Policy(self.keys, hal.board.NAME, state["seq"], outstack.__version__,
-                               allow=tuple(self.config.get("modules", ("app.*",))),
-                               versions=state["versions"])
-        with open(path, "rb") as f:
-            pkg = Package(f, size=os.stat(path)[6])
-            m = pkg.verify(policy)
-            if m["type"] == "keys":
-                return self._new_keys(m, state)
-            if m["type"] == "rollback":
-                return await self._rollback(m, state)
-            mods = list(pkg.modules())
-            _admit_ram(mods)
-
-            def staged():  # every module arrived whole: never take this update again
-                state["seq"] = m["seq"]
-                crashlog.save_sealed(STATE, state)
-
-            said = await install.install(self.right("ota"), m["seq"], [(x.rel, x) for x in mods],
-                                         self.config.get("health_ms", install.HEALTH_MS),
-                                         staged=staged)
-        if said.startswith("installed"):
-            for x in mods:
-                state["versions"][x.name] = x.version
-            crashlog.save_sealed(STATE, state)
-        return said
-
-    async def _rollback(self, m, state):
-        from outstack import crashlog
-        from outstack.ota import install
-
-        def staged():
-            state["seq"] = m["seq"]
-            crashlog.save_sealed(STATE, state)
-
-        said = await install.rollback(self.right("ota"), m["seq"], m["module"], staged)
-        if said.startswith("installed"):
-            state["versions"].pop(m["module"], None)  # back to what it was before
-            crashlog.save_sealed(STATE, state)
-        return said.replace("installed update", "rolled %s back as update" % m["module"], 1)
-
-    def _new_keys(self, m, state):
-        from outstack import crashlog
-        from outstack.ota import verify
-
-        self.keys = verify.accept_keys(m)
-        state["seq"] = m["seq"]
-        state["keys"] = m["keys"]
-        crashlog.save_sealed(STATE, state)
-        return "accepted %d new trusted key(s)" % len(self.keys)
+            self.applying = False
+            _free()  # verify, rsa, package, install: loaded for this push, let go after it
 
     def status(self):
-        from outstack import crashlog
-        from outstack.ota import slots
+        from outstack.ota import apply
 
-        state = crashlog.load_sealed(STATE)[0] or {"seq": 0, "versions": {}}
-        seq, trial, prev = slots.read()
-        return {"busy": self.rx.busy, "received": self.rx.received, "last": self.rx.last,
-                "running": seq, "state": trial, "previous": prev, "accepted": state["seq"],
-                "versions": state["versions"], "rolled_back": slots.last_note()}
+        try:
+            return apply.status(self)
+        finally:
+            if not self.applying:  # an install in progress keeps what it loaded
+                _free()
 
     def handle_call(self, msg, arg):
         if msg == "status":
@@ -164,15 +98,16 @@ class OtaServer(Server):
             self.listener = None
 
 
-def _admit_ram(mods):
-    # Loading a module needs RAM: about its size for .mpy, a few times it to compile a .py.
+def _free():
+    # The push-time modules go once a push is over: a board between pushes does not pay them.
     import gc
-    from outstack.ota.verify import OtaRejected
+    import sys
 
+    pkg = sys.modules.get("outstack.ota")
+    for name in _PUSH:
+        if sys.modules.pop("outstack.ota." + name, None) is not None and hasattr(pkg, name):
+            delattr(pkg, name)
     gc.collect()
-    free = gc.mem_free()
-    for x in mods:
-        need = x.size * (3 if x.path.endswith(".py") else 1)
-        if need > free:
-            raise OtaRejected("ram", "module %r needs about %d bytes of RAM to load; %d are free"
-                              % (x.name, need, free))
+
+
+_PUSH = ("apply", "verify", "rsa", "package", "install", "deps")

@@ -131,8 +131,10 @@ def test_every_console_command_over_the_usb_repl(board):
     console(port, "fault", "sink", "leak", "2000")
     assert eventually(lambda: rows(port)["sink"]["mem"], lambda m: m >= m0 + 8000) >= m0 + 8000
     assert "crashed (injected)" in console(port, "fault", "sink", "crash").stdout
-    r = eventually(lambda: rows(port), lambda r: r["sink"]["restarts"] == 1)
-    assert r["sink"]["restarts"] == 1 and r["sink"]["state"] == "running"
+    # restarted (on a slow machine the leak may have run the heap out first: a second restart)
+    r = eventually(lambda: rows(port), lambda r: r["sink"]["restarts"] >= 1
+                   and r["sink"]["state"] == "running")
+    assert r["sink"]["restarts"] >= 1 and r["sink"]["state"] == "running"
     assert r["sink"]["mem"] < m0 + 1000  # the leak went with the crashed server
     crashes = console(port, "crashes").stdout
     assert "server sink: last error InjectedFault: fault injected from the console" in crashes

@@ -14,6 +14,17 @@ _WHERE = {
 }
 
 
+def unload(pkg, names):
+    # Let go of code a board needs only now and then: out of sys.modules and off its package
+    # (or the package keeps it alive), so the GC can take it.
+    import sys
+
+    face = sys.modules.get(pkg)
+    for name in names:
+        if sys.modules.pop(pkg + "." + name, None) is not None and hasattr(face, name):
+            delattr(face, name)
+
+
 def __getattr__(name):
     # `from outstack import hal` also lands here on MicroPython: submodules load the same way.
     mod = _WHERE.get(name, name)

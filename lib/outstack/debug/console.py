@@ -68,12 +68,9 @@ async def _result(out):
 
 
 def _free():
-    import sys
+    from outstack import unload
 
-    pkg = sys.modules.get("outstack.debug")
-    for name in ("view", "change", "crashes", "mem"):
-        if sys.modules.pop("outstack.debug." + name, None) is not None and hasattr(pkg, name):
-            delattr(pkg, name)
+    unload("outstack.debug", ("view", "change", "crashes", "mem"))
 
 
 class Stream:
@@ -137,16 +134,13 @@ async def answer(system, line):
 def _let_go(system):
     # The console's own code goes too, until the next command (an answer still streaming
     # keeps what it needs alive; outstanding challenges stay on the System: auth.of).
-    import sys
+    from outstack import unload
 
     c = system.console
     if c is None:
         return
     system.console = None
-    pkg = sys.modules.get("outstack.debug")
-    for name in ("console", "auth"):
-        if sys.modules.pop("outstack.debug." + name, None) is not None and hasattr(pkg, name):
-            delattr(pkg, name)
+    unload("outstack.debug", ("console", "auth"))
 
 
 def _wrap(pieces):

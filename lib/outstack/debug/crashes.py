@@ -29,6 +29,7 @@ def crashes(console, what=None):
     # What this command loads and nothing had loaded before goes again after it (no await
     # in here: no crash report can be writing meanwhile).
     import sys
+    from outstack import unload
 
     had = [n for n in _LOADS if n in sys.modules]
     try:
@@ -36,17 +37,11 @@ def crashes(console, what=None):
     finally:
         for n in _LOADS:
             if n not in had:
-                _forget(sys, n)
+                pkg, _, leaf = n.rpartition(".")
+                unload(pkg, (leaf,))
 
 
 _LOADS = ("outstack.reports", "outstack.debug.record")
-
-
-def _forget(sys, name):
-    # Out of sys.modules and off its package, or the package keeps it alive.
-    pkg, leaf = name.rsplit(".", 1)
-    if sys.modules.pop(name, None) is not None and hasattr(sys.modules.get(pkg), leaf):
-        delattr(sys.modules[pkg], leaf)
 
 
 def _crashes(console, what):

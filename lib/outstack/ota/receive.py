@@ -55,13 +55,10 @@ class Receiver:
         # No push in progress: its code (push.py, store.py) goes until the next HELLO.
         if self.active is not None or self.push is None:
             return
-        import sys
+        from outstack import unload
 
         self.push = None
-        pkg = sys.modules.get("outstack.ota")
-        for name in ("push", "store"):
-            if sys.modules.pop("outstack.ota." + name, None) is not None and hasattr(pkg, name):
-                delattr(pkg, name)
+        unload("outstack.ota", ("push", "store"))
 
     def _push(self):
         if self.push is None:

@@ -101,12 +101,9 @@ class OtaServer(Server):
 def _free():
     # The push-time modules go once a push is over: a board between pushes does not pay them.
     import gc
-    import sys
+    from outstack import unload
 
-    pkg = sys.modules.get("outstack.ota")
-    for name in _PUSH:
-        if sys.modules.pop("outstack.ota." + name, None) is not None and hasattr(pkg, name):
-            delattr(pkg, name)
+    unload("outstack.ota", _PUSH)
     gc.collect()
 
 

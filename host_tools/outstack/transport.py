@@ -69,10 +69,16 @@ def restart(port: str) -> None:
     """Ctrl-D at the friendly prompt: a soft reset from the raw REPL (what `mpremote
     soft-reset` does) runs boot.py only, so main.py would not run."""
     with open_port(port) as link:
-        link.write(b"\r\x03\x03\x02")
-        read_until(link, port, b">>> ")
-        link.write(b"\x04")
-        read_until(link, port, b"soft reboot\r\n")
+        for attempt in range(3):  # a Ctrl-C still landing can swallow the Ctrl-D: ask again
+            link.write(b"\r\x03\x03\x02")
+            read_until(link, port, b">>> ")
+            link.write(b"\x04")
+            try:
+                read_until(link, port, b"soft reboot\r\n")
+                break
+            except CliError:
+                if attempt == 2:
+                    raise
         for line in watch(link).splitlines():
             print(f"  board| {line}")
 

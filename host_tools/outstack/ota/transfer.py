@@ -119,8 +119,7 @@ class Sender:
     def push(self, data: bytes) -> str:
         digest = hashlib.sha256(data).digest()
         t0 = time.monotonic()
-        self.line.write(frame(HELLO, struct.pack("<I", len(data)) + digest))
-        kind, body = self._expect((READY,))
+        kind, body = self._hello(frame(HELLO, struct.pack("<I", len(data)) + digest))
         pos = acked = self.resumed_from = struct.unpack_from("<I", body)[0]
         window = struct.unpack_from("<I", body, 4)[0]
         last = time.monotonic()
@@ -186,6 +185,28 @@ class Sender:
 
         self.line.write(frame(STATUS))
         return json.loads(self._expect((DONE,))[1])
+
+    def _hello(self, hello: bytes, tries: int = 3):
+        """HELLO until READY: line noise before it can swallow one (the board drops a frame
+        that noise began after its 2 s gap, and then hears the next HELLO)."""
+        for attempt in range(tries):
+            self.line.write(hello)
+            got = self.frames.next(ANSWER_S)
+            while got is not None and got[0] not in (READY, BUSY, FAIL):
+                got = self.frames.next(ANSWER_S)  # a late ACK of an earlier push: skip it
+            if got is not None:
+                return self._answer(got, (READY,))
+        return self._answer(None, (READY,))
+
+    def _answer(self, got, kinds):
+        if got is None:
+            raise CliError(f"no answer from the board within {ANSWER_S:g} s: is the OTA server "
+                           "running on it?")
+        if got[0] == BUSY:
+            raise CliError("the board is busy with another push: try again when it is done")
+        if got[0] == FAIL:
+            raise CliError(f"the board refused the package: {got[1].decode(errors='replace')}")
+        return got
 
     def _expect(self, kinds, timeout=ANSWER_S):
         got = self.frames.next(timeout)

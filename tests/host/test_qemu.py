@@ -143,7 +143,7 @@ def test_outstack_sim_runs_the_qemu_board_on_a_host_built_image(elf, tmp_path):
                             "--no-attach"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         seen = b""
-        while b"USB REPL: " not in seen or not seen.endswith(b"\n"):
+        while b"USB REPL: " not in seen or b"\n" not in seen.split(b"USB REPL: ", 1)[1]:
             chunk = sim.stdout.read1(4096)
             assert chunk, seen
             seen += chunk

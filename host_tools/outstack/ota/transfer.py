@@ -106,6 +106,10 @@ class Frames:
         return body[0], body[3:]
 
 
+class Silent(CliError):
+    """The board said nothing in time (as opposed to refusing)."""
+
+
 class Sender:
     def __init__(self, line, progress=None):
         self.line = line
@@ -191,28 +195,17 @@ class Sender:
         that noise began after its 2 s gap, and then hears the next HELLO)."""
         for attempt in range(tries):
             self.line.write(hello)
-            got = self.frames.next(ANSWER_S)
-            while got is not None and got[0] not in (READY, BUSY, FAIL):
-                got = self.frames.next(ANSWER_S)  # a late ACK of an earlier push: skip it
-            if got is not None:
-                return self._answer(got, (READY,))
-        return self._answer(None, (READY,))
-
-    def _answer(self, got, kinds):
-        if got is None:
-            raise CliError(f"no answer from the board within {ANSWER_S:g} s: is the OTA server "
-                           "running on it?")
-        if got[0] == BUSY:
-            raise CliError("the board is busy with another push: try again when it is done")
-        if got[0] == FAIL:
-            raise CliError(f"the board refused the package: {got[1].decode(errors='replace')}")
-        return got
+            try:
+                return self._expect((READY,))
+            except Silent:
+                if attempt == tries - 1:
+                    raise
 
     def _expect(self, kinds, timeout=ANSWER_S):
         got = self.frames.next(timeout)
         if got is None:
-            raise CliError(f"no answer from the board within {timeout:g} s: is the OTA server "
-                           "running on it?")
+            raise Silent(f"no answer from the board within {timeout:g} s: is the OTA server "
+                         "running on it?")
         if got[0] == BUSY:
             raise CliError("the board is busy with another push: try again when it is done")
         if got[0] == FAIL:

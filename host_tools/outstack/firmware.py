@@ -57,6 +57,8 @@ def _sources() -> tuple[str, Path | None, Path | None]:
         lib = os.environ.get("MPY_LIB_DIR") or tree / "lib" / "micropython-lib"
         return _tree_id(tree), tree, Path(lib)
     tarball = os.environ.get("MICROPY_TARBALL")
+    if tarball and not Path(tarball).is_file():
+        raise CliError(f"MICROPY_TARBALL={tarball} is not a file")
     path = Path(tarball).resolve() if tarball else _vendor_tarball("micropython")
     if path is None or not path.is_file():
         raise CliError(f"no MicroPython source found: {HOW_TO_GET}")

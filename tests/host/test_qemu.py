@@ -14,13 +14,12 @@ import pytest
 from outstack import firmware, image
 from outstack.sim.qemu import QemuBoard, qemu_binary
 
-from tests.conftest import BIN, mpremote, outstack, one_line_error, typed
+from tests.conftest import BIN, mpremote, need, outstack, one_line_error, typed
 
 BOARD = "mps2-an385"
 _why = firmware.missing() or (None if qemu_binary() else
                               "qemu-system-arm is not installed: apt-get install qemu-system-arm")
-if _why:
-    pytest.skip(f"no QEMU board here: {_why}", allow_module_level=True)
+need(_why, "QEMU board")
 
 
 @pytest.fixture(scope="module")

@@ -28,9 +28,10 @@ test: $(STAMP) keys/ota-key.pem
 package.json: $(STAMP)
 	$(BIN)/python -m outstack.packaging
 
-# Real firmware with the framework frozen in (boards/<BOARD>/ has a MicroPython board definition).
+# Real firmware with the framework and the project's app frozen in (boards/<BOARD>/ has a
+# MicroPython board definition): the demo's here; `outstack firmware` in a project of your own.
 firmware: $(STAMP)
-	$(BIN)/python -m outstack.firmware $(or $(BOARD),mps2-an385)
+	$(BIN)/outstack firmware --board $(or $(BOARD),mps2-an385)
 
 clean:
 	rm -rf build $(VENV)

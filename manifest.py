@@ -6,7 +6,9 @@
 #   make -C ports/rp2 BOARD=RPI_PICO FROZEN_MANIFEST=/path/to/outstack/manifest.py
 # Other boards: BOARD=RPI_PICO2 (rp2350), make -C ports/esp32 BOARD=ESP32_GENERIC (esp32),
 # make -C ports/stm32 BOARD=PYBV11 (stm32); for any other board set OUTSTACK_BOARD=<name of a
-# folder in boards/>, or include() this file with board="<name>".
+# folder in boards/>, or include() this file with board="<name>". The app frozen beside the
+# framework is firmware/ here, or the folder OUTSTACK_APP names (empty: none): `outstack
+# firmware` builds a project's own.
 #
 # What a frozen build changes on the board:
 # - sys.path is ['', '.frozen', '/lib']: the frozen outstack package wins over /lib/outstack,
@@ -72,26 +74,42 @@ def _board_facts(name):
     module("outstack/board.py", base_path=base)
 
 
-def _requirements():
-    with open(os.path.join("firmware", "requirements.txt")) as f:
-        lines = [line.split("#", 1)[0].strip() for line in f]
-    return [line.split("@", 1)[0] for line in lines if line]
+def _app():
+    # The app to freeze: OUTSTACK_APP names a project's firmware folder (`outstack firmware`
+    # sets it; empty: none, the framework alone), else firmware/ beside this file if any.
+    given = os.environ.get("OUTSTACK_APP")
+    if given is None:
+        return "firmware" if os.path.isfile(os.path.join("firmware", "main.py")) else None
+    return given or None
 
 
-def _app_modules():
-    # firmware/ modules besides boot.py and main.py (app servers), frozen at the top level.
-    for name in sorted(os.listdir("firmware")):
-        path = os.path.join("firmware", name)
+def _requirements(app):
+    # The framework's own (logging: outstack.log; minilog stands in without it), then the app's.
+    names = ["logging"]
+    text = _read(os.path.join(app, "requirements.txt")) if app else None
+    for line in (text or "").splitlines():
+        name = line.split("#", 1)[0].strip().split("@", 1)[0]
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def _app_modules(app):
+    # The app's modules besides boot.py and main.py (its servers), frozen at the top level.
+    for name in sorted(os.listdir(app)):
+        path = os.path.join(app, name)
         if name.endswith(".py") and name not in ("boot.py", "main.py"):
-            module(name, base_path="firmware")
+            module(name, base_path=app)
         elif os.path.isfile(os.path.join(path, "__init__.py")):
-            package(name, base_path="firmware")
+            package(name, base_path=app)
 
 
 _port_modules()
 include("$(MPY_DIR)/extmod/asyncio")  # the kernel's base; a no-op where the port has it already
-for _name in _requirements():
+_APP = _app()
+for _name in _requirements(_APP):
     require(_name)
 package("outstack", base_path="lib")
 _board_facts(_board())
-_app_modules()
+if _APP:
+    _app_modules(_APP)

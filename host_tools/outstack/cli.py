@@ -38,6 +38,27 @@ def _deploy(args):
     return run(args)
 
 
+def _firmware(args):
+    from . import firmware
+    from .project import find
+
+    app = None if args.no_app else find(args.project).firmware
+    def progress(line):  # on stderr: stdout has the result alone
+        print(line, file=sys.stderr, flush=True)
+
+    print(firmware.describe(firmware.build(args.board, app, log=progress)))
+    return 0
+
+
+def _firmware_args(p):
+    p.add_argument("--board", default="mps2-an385",
+                   help="a board with a MicroPython board definition in boards/ (default "
+                        "mps2-an385, the Cortex-M3 that `outstack sim` plays under QEMU)")
+    p.add_argument("--no-app", action="store_true",
+                   help="freeze the framework alone (the app then runs from the board's flash)")
+    add_project(p)
+
+
 def _crashlog(args):
     from .commands.crashlog import run
 
@@ -208,6 +229,8 @@ COMMANDS = {
     "sim": (_sim, _sim_args, "boot a virtual board and attach to its REPL"),
     "image": (_image, _image_args, "build, check or read a virtual board flash image"),
     "deploy": (_deploy, _deploy_args, "compile and copy the firmware to a board"),
+    "firmware": (_firmware, _firmware_args,
+                 "build MicroPython firmware with the framework and the project's app frozen in"),
     "crashlog": (_crashlog, _crashlog_args, "read (and clear) a board's crash record"),
     "console": (_console, _console_args, "inspect a running board: servers, logs, traces, faults"),
     "top": (_top, _top_args, "a live table of a running board's servers"),

@@ -22,7 +22,6 @@ from .paths import BOARDS, BUILD, LIB, ROOT
 # MicroPython board definitions (ports/<PORT>) for the boards that have one here.
 PORTS = {"mps2-an385": "qemu"}
 VENDOR = ROOT.parent / "shared" / "vendor"
-FROZEN_APP = ROOT / "firmware"  # what manifest.py freezes beside the framework (the demo's, for now)
 HOW_TO_GET = ("set MICROPY_DIR to a MicroPython checkout (with lib/micropython-lib), or "
               "MICROPY_TARBALL to a snapshot tarball such as ../shared/vendor/micropython-<commit>.tar.gz")
 TOOLS = ("arm-none-eabi-gcc", "make")
@@ -93,13 +92,16 @@ def _unpacked(archive: Path) -> Path:
     return inner
 
 
-def _key(board: str, source_id: str) -> str:
+def _key(board: str, source_id: str, app: Path | None) -> str:
     digest = hashlib.sha256(source_id.encode())
-    inputs = [Path(__file__), ROOT / "manifest.py", *sorted((BOARDS / board).rglob("*")),
-              *sorted(LIB.rglob("*.py")), *sorted(FROZEN_APP.rglob("*"))]
-    for path in inputs:
+    inputs = [(ROOT, p) for p in (Path(__file__), ROOT / "manifest.py",
+                                  *sorted((BOARDS / board).rglob("*")), *sorted(LIB.rglob("*.py")))]
+    if app is not None:
+        digest.update(b"app\0" + str(app).encode())
+        inputs += [(app, p) for p in sorted(app.rglob("*"))]
+    for base, path in inputs:
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".md":
-            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+            digest.update(str(path.relative_to(base)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -114,8 +116,15 @@ def _run(cmd: list[str], log: Path, env: dict | None = None) -> None:
         raise CliError(f"{' '.join(cmd[:3])} failed ({first.strip()}): the whole log is in {log}")
 
 
-def build(board: str, jobs: int = 2, log=print) -> Path:
-    """Path of the firmware.elf for `board`, built now unless the cache has it."""
+def build(board: str, app: Path | None = None, jobs: int = 2, log=print) -> Path:
+    """Path of the firmware.elf for `board`, built now unless the cache has it. The framework
+    is frozen in; so is the app, when `app` (a project's firmware folder) is given: its modules
+    besides boot.py and main.py, and its requirements.txt. Without one, the firmware carries
+    the framework alone and the app runs from the board's flash."""
+    if app is not None:
+        app = Path(app).resolve()
+        if not (app / "main.py").is_file():
+            raise CliError(f"{app} is no firmware folder (it has no main.py)")
     if board not in PORTS:
         raise CliError(f"no MicroPython board definition for '{board}': firmware builds "
                        f"for {', '.join(sorted(PORTS))}")
@@ -124,20 +133,22 @@ def build(board: str, jobs: int = 2, log=print) -> Path:
         raise CliError(reason)
     source_id, tree, lib = _sources()
     out = BUILD / "firmware" / board
-    cached = out / _key(board, source_id) / "firmware.elf"
+    cached = out / _key(board, source_id, app) / "firmware.elf"
     if cached.is_file():
         return cached
     if tree.suffixes[-2:] == [".tar", ".gz"]:
         tree = _unpacked(tree)
     if lib.suffixes[-2:] == [".tar", ".gz"]:
         lib = _unpacked(lib)
-    log(f"building mpy-cross and {board} firmware in {out} (about a minute on 2 cores)")
+    what = f"{board} firmware with {app} frozen in" if app else f"{board} firmware"
+    log(f"building mpy-cross and {what}, in {out} (a minute or two on 2 cores)")
     log_path = out / "build.log"
     log_path.unlink(missing_ok=True)
     _run(["make", "-C", str(tree / "mpy-cross"), f"-j{jobs}"], log_path)
     # An unpacked snapshot is no git checkout: keep git from finding this repository above it
     # (the firmware would report our commit as MicroPython's version).
-    env = dict(os.environ, OUTSTACK_BOARD=board, GIT_CEILING_DIRECTORIES=str(BUILD / "src"))
+    env = dict(os.environ, OUTSTACK_BOARD=board, OUTSTACK_APP=str(app or ""),
+               GIT_CEILING_DIRECTORIES=str(BUILD / "src"))
     for name in ("BOARD", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
         env.pop(name, None)
     make = ["make", "-C", str(tree / "ports" / PORTS[board]), f"-j{jobs}",
@@ -161,15 +172,21 @@ def build(board: str, jobs: int = 2, log=print) -> Path:
 
 
 def main(argv: list[str]) -> int:
+    """`python -m outstack.firmware [BOARD]`: the framework-only firmware (`outstack firmware`
+    builds a project's)."""
     board = argv[0] if argv else "mps2-an385"
     try:
         elf = build(board)
     except CliError as e:
         print(f"outstack: {e}", file=sys.stderr)
         return 1
-    size = (elf.parent / "firmware.bin").stat().st_size
-    print(f"{elf} ({size} bytes of image)")
+    print(describe(elf))
     return 0
+
+
+def describe(elf: Path) -> str:
+    size = (elf.parent / "firmware.bin").stat().st_size
+    return f"{elf} ({size} bytes of image)"
 
 
 if __name__ == "__main__":

@@ -231,3 +231,25 @@ def test_a_soft_reset_drops_running_timers(qb):
     run(qb, "import machine; t = machine.Timer(-1, period=5, callback=lambda t: None)")
     mpremote(qb.usb_port, "soft-reset")
     assert run(qb, "import gc; gc.collect(); print('alive')") == "alive"
+
+
+def test_a_projects_own_app_is_frozen_into_its_firmware(tmp_path):
+    """`outstack firmware` in a user's project freezes that project's modules (not this
+    repository's demo) beside the framework: a board with an empty flash imports them."""
+    assert outstack("new", "myapp", cwd=tmp_path).returncode == 0
+    proj = tmp_path / "myapp"
+    (proj / "firmware" / "app" / "extra.py").write_text("WHO = 'mine'\n")
+    r = outstack("firmware", "--board", BOARD, cwd=proj, timeout=900)
+    assert r.returncode == 0, r.stderr
+    elf = r.stdout.split()[0]
+    assert elf.endswith("firmware.elf") and elf != str(firmware.build(BOARD))
+    board = QemuBoard(tmp_path / "flash.img", BOARD, firmware=elf, blank=True)
+    board.start()
+    try:
+        board.wait_for("booted", timeout=60)
+        out = run(board, "import os, app.extra, app.hello\n"
+                         "print(os.listdir('/'), app.extra.WHO, app.hello.Hello.__name__)\n"
+                         "try:\n import sensor\nexcept ImportError:\n print('no demo')")
+        assert out.splitlines() == ["[] mine Hello", "no demo"]
+    finally:
+        board.stop()

@@ -78,6 +78,7 @@ def cut_at_every_write(vb, timeout=10.0):
     has returned)."""
     pristine = vb.image.read_bytes()
     vb.start()
+    vb.wait_for("spawn")
     assert _wait(vb, 0, b"INSTALL installed update 1", timeout), vb.output[-2000:]
     total = vb.flash_writes  # boot + install, counted by the flash model
     vb.cut_power()

@@ -7,13 +7,20 @@ as on the unix board where it exists (imported, not copied).
 Skipped with one reason where the ARM toolchain, qemu-system-arm or a MicroPython tree is
 missing. Host-time waits are long: the emulated core runs at 31.25 MIPS on a shared host."""
 
+import hashlib
+import random
+import re
 import shutil
+import subprocess
+import sys
 import time
+
+import serial
 
 import pytest
 
 from outstack.ota.transfer import SerialLine
-from tests.conftest import DEMO, one_line_error, outstack, typed
+from tests.conftest import DEMO, ROOT, mpremote, one_line_error, outstack, qemu_firmware, typed
 from tests.host import test_console as con
 from tests.host import test_ota_e2e as e2e
 from tests.host import test_ota_powercut as powercut
@@ -33,6 +40,37 @@ def bare(tmp_path):
     d.mkdir()
     shutil.copy(DEMO / "boot.py", d / "boot.py")
     return d
+
+
+def test_uart1_takes_every_byte_in_order_and_a_host_that_never_reads_hangs_nothing(make_board,
+                                                                                   bare):
+    vb = make_board(engine="qemu", firmware=bare, files={"/main.py": "print('up')\n"})
+    vb.wait_for("booted", timeout=SLOW)
+    data = random.Random(12).randbytes(6000)  # more than the ring: the sender is held back
+    code = ("import machine, hashlib, binascii\n"
+            "u = machine.UART(1, baudrate=115200, timeout=%d)\n"
+            "h, n = hashlib.sha256(), 0\n"
+            "while n < %d:\n"
+            "    b = u.read(700)\n"
+            "    if not b: break\n"
+            "    h.update(b); n += len(b)\n"
+            "print(n, binascii.hexlify(h.digest()).decode())" % (int(SLOW * 1000), len(data)))
+    with serial.Serial(vb.uart_port, 115200, timeout=SLOW) as host:
+        board = subprocess.Popen([sys.executable, "-m", "mpremote", "connect", vb.usb_port,
+                                  "exec", code], stdout=subprocess.PIPE, text=True)
+        host.write(data)
+        said = board.communicate(timeout=SLOW)[0].split()
+        assert said == [str(len(data)), hashlib.sha256(data).hexdigest()], said
+        # the host holds the port and reads nothing: writes give up, the board answers
+        code = ("import machine\nu = machine.UART(1)\nn = 0\n"
+                "for i in range(60):\n    n += u.write(b'x' * 500) or 0\nprint('wrote', n)")
+        said = mpremote(vb.usb_port, "exec", code, timeout=SLOW).stdout
+        assert said.startswith("wrote "), said
+        print(f"UART1 with a host that never reads: the board {said.strip()} of 30000 bytes")
+    for bad, why in (("machine.UART(0)", "UART0 is the REPL"), ("machine.UART(1, bits=7)", "8N1"),
+                     ("machine.UART(1, baudrate=10)", "baudrate out of range")):
+        out = mpremote(vb.usb_port, "exec", f"import machine\n{bad}", check=False)
+        assert "ValueError" in out.stdout + out.stderr and why in out.stdout + out.stderr, out
 
 
 def test_power_cut_at_every_flash_write_of_an_install(make_board, bare):
@@ -119,3 +157,14 @@ def test_a_crash_recorded_on_the_qemu_board_replays_on_the_unix_board(make_board
     n = kept["count"]
     assert f"crashed at message {n} of {n}: IndexError: pop from empty list" in out.stdout
     assert "reproduced: the same traceback as on the board" in out.stdout, out.stdout
+
+
+def test_ota_bench_compares_the_engines(make_board):
+    qemu_firmware()  # built (or a skip saying what is missing)
+    out = subprocess.run([sys.executable, "bench/ota.py", "--engines", "--short"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = {line[:34].strip(): re.findall(r"[0-9.]+", line[34:]) for line in out.stdout.splitlines()}
+    for row in ("install (verify .. first answer)", "hot-swap gap (old .. new answer)"):
+        unix, qemu = float(rows[row][0]), float(rows[row][2])
+        assert 0 < unix and 0 < qemu, out.stdout  # each measured on its board

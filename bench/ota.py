@@ -116,10 +116,23 @@ from outstack.server import Server
 from outstack.ota.service import OtaServer
 
 INSTALLS = []  # us from the package on flash to the verdict, one per push
+STAGES = []  # us of it in ota.install.install: stage, swap, restart, first answer
 
 
 class TimedOta(OtaServer):
     async def install(self, path):
+        from outstack.ota import install  # apply.py takes this one (loaded anew each push)
+
+        real = install.install
+
+        async def staged(*args, **kw):
+            t = time.ticks_us()
+            try:
+                return await real(*args, **kw)
+            finally:
+                STAGES.append(time.ticks_diff(time.ticks_us(), t))
+
+        install.install = staged
         t = time.ticks_us()
         said = await OtaServer.install(self, path)
         INSTALLS.append(time.ticks_diff(time.ticks_us(), t))
@@ -159,7 +172,8 @@ class Prober(Server):
 
     def handle_call(self, msg, arg):
         out = {"install": INSTALLS[-1] if INSTALLS else 0, "version": self.seen,
-               "swap": self.swap}
+               "swap": self.swap, "stage": STAGES[-1] if STAGES else 0}
+        out["verify"] = out["install"] - out["stage"]
         out.update(self.gap)
         self.gap = {"greet": 0, "other": 0}
         return out
@@ -268,6 +282,8 @@ def engines(pushes: int):
           "UART1, signed (RSA-2048); times on the board's clock (ticks_us); health-check wait 0")
     print(f"{'ms: median (worst)':<34}{'unix':>17}{'mps2-an385':>17}{'ratio':>8}")
     for what, k in (("install (verify .. first answer)", "install"),
+                    ("  verify and checks (pre-stage)", "verify"),
+                    ("  stage, swap, restart, answer", "stage"),
                     ("hot-swap gap (old .. new answer)", "swap"),
                     ("longest wait, another server", "other")):
         cols = []

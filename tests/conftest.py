@@ -64,9 +64,6 @@ def typed(vb, line, timeout=8.0):
         time.sleep(0.02)
 
 
-ENGINES = ("unix", "qemu")  # make_board(engine=...): one board interface, two engines
-
-
 def qemu_firmware() -> Path:
     """The mps2-an385 firmware (built once, cached in build/firmware), or a skip that says
     what is missing here and how to get it."""
@@ -101,9 +98,10 @@ def make_board(tmp_path):
             src = tmp_path / f"extra-{len(made)}-{len(extra)}"
             src.write_bytes(content.encode() if isinstance(content, str) else content)
             extra.append((str(src), dest))
-        base = image.layout(board, firmware or DEMO)
+        fw = Path(firmware or DEMO).resolve()
+        base = image.layout(board, fw, packages=engine != "qemu")
         if engine == "qemu":  # the framework and packages are in the firmware, frozen
-            base = [f for f in base if not f[1].startswith("/lib/")]
+            base = [f for f in base if not f[1].startswith("/lib/") or Path(f[0]).is_relative_to(fw)]
         if not source:  # as a board gets it (outstack image/deploy): modules as .mpy
             from outstack.commands.deploy import stage
 

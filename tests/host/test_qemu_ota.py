@@ -1,8 +1,9 @@
 """The host tests that matter, on real firmware under QEMU (mps2-an385, make_board(engine=
 "qemu")): a power cut at every flash write of an OTA install; a signed update pushed end to
 end over UART1 (machine.UART(1) in the firmware) and installed live, a bad one rolled back;
-the console over the same link; a server's crash replayed from its record. The same test code
-as on the unix board where it exists (imported, not copied).
+the console over the same link; a server's crash replayed from its record; UART1 itself; the
+install-time bench on both engines. The same test code as on the unix board where it exists
+(imported, not copied).
 
 Skipped with one reason where the ARM toolchain, qemu-system-arm or a MicroPython tree is
 missing. Host-time waits are long: the emulated core runs at 31.25 MIPS on a shared host."""
@@ -15,9 +16,8 @@ import subprocess
 import sys
 import time
 
-import serial
-
 import pytest
+import serial
 
 from outstack.ota.transfer import SerialLine
 from tests.conftest import DEMO, ROOT, mpremote, one_line_error, outstack, qemu_firmware, typed
@@ -27,7 +27,6 @@ from tests.host import test_ota_powercut as powercut
 from tests.host import test_replay as replay
 
 BOARD = "mps2-an385"
-
 SLOW = 120.0  # seconds to wait for what the board does, at worst, on a loaded host
 
 
@@ -159,7 +158,7 @@ def test_a_crash_recorded_on_the_qemu_board_replays_on_the_unix_board(make_board
     assert "reproduced: the same traceback as on the board" in out.stdout, out.stdout
 
 
-def test_ota_bench_compares_the_engines(make_board):
+def test_ota_bench_compares_the_engines():
     qemu_firmware()  # built (or a skip saying what is missing)
     out = subprocess.run([sys.executable, "bench/ota.py", "--engines", "--short"], cwd=ROOT,
                          capture_output=True, text=True, timeout=600)

@@ -5,9 +5,15 @@
 per second), their ratio to mpremote, and the fraction of line rate.
 
     .venv/bin/python bench/ota.py [--kib 32] [--short]
+
+--engines: install time and hot-swap gap of one module on the unix board and on mps2-an385
+(real firmware under QEMU, -icount shift=5: 31.25 MIPS), side by side with the ratio.
+
+    .venv/bin/python bench/ota.py --engines [--pushes 5] [--short]
 """
 
 import argparse
+import json
 import random
 import subprocess
 import sys
@@ -56,12 +62,12 @@ def push(vb, payload: bytes):
     return sender
 
 
-def package(files, key, seq, compress=True) -> bytes:
+def package(files, key, seq, compress=True, board="unix", source=True) -> bytes:
     from outstack.ota import pack
 
     srcs = pack.sources([f"{f}=app/{f.name}" for f in files])
-    entries, blobs = pack.build_modules(srcs, "unix", True, "1.0.0", {}, compress)
-    manifest = pack.update_manifest("unix", seq, pack.framework_version(), entries)
+    entries, blobs = pack.build_modules(srcs, board, source, "1.0.0", {}, compress)
+    manifest = pack.update_manifest(board, seq, pack.framework_version(), entries)
     return pack.assemble(manifest, blobs, key).to_bytes()
 
 
@@ -83,13 +89,231 @@ def on_board_verify(vb) -> str:
     return ", ".join(rows) or "not measured"
 
 
+# ----- --engines: install time and hot-swap gap, unix board beside mps2-an385 ---------------
+# Measured on the board's own clock (time.ticks_us), so the QEMU figures are the emulated
+# Cortex-M3's (31.25 MIPS under -icount shift=5), whatever the host's load. Install: from the
+# package complete on flash to the board's verdict (RSA-2048 verify, SHA-256, stage, pointer
+# swap, restart and first answer; the health check's wait set to 0 ms). Hot-swap gap: the
+# time from the updated server's last answer on the old version to its first on the new one,
+# to a prober calling it every 2 ms; beside it the longest wait for an answer from a server
+# the update does not touch (the install's verification holds up the whole board).
+SWAP_MAIN = """
+import json
+from outstack.system import System
+with open("/ota.json") as f:
+    ota = json.load(f)
+System({"ota": {"factory": "swapbench:TimedOta", "essential": True, "rights": ("ota",),
+                "config": ota},
+        "greet": {"factory": "app.greet:Greet"},
+        "other": {"factory": "swapbench:Other", "priority": 2},
+        "prober": {"factory": "swapbench:Prober", "grants": ("greet", "other")}},
+       config_path="/none.json").run_forever()
+"""
+SWAP_SERVERS = """
+import asyncio
+import time
+from outstack.server import Server
+from outstack.ota.service import OtaServer
+
+INSTALLS = []  # us from the package on flash to the verdict, one per push
+STAGES = []  # us of it in ota.install.install: stage, swap, restart, first answer
+
+
+class TimedOta(OtaServer):
+    async def install(self, path):
+        from outstack.ota import install  # apply.py takes this one (loaded anew each push)
+
+        real = install.install
+
+        async def staged(*args, **kw):
+            t = time.ticks_us()
+            try:
+                return await real(*args, **kw)
+            finally:
+                STAGES.append(time.ticks_diff(time.ticks_us(), t))
+
+        install.install = staged
+        t = time.ticks_us()
+        said = await OtaServer.install(self, path)
+        INSTALLS.append(time.ticks_diff(time.ticks_us(), t))
+        return said
+
+
+class Other(Server):
+    def handle_call(self, msg, arg):
+        return 1
+
+
+class Prober(Server):
+    # Calls both servers every 2 ms. swap: from the old version's last answer to the new
+    # one's first; gap: the longest time between two answers, per server.
+    def init(self, config, state):
+        self.gap = {"greet": 0, "other": 0}
+        self.seen = None
+        self.swap = 0
+
+    async def run(self):
+        clients = (("greet", self.client("greet")), ("other", self.client("other")))
+        last = {"greet": time.ticks_us(), "other": time.ticks_us()}
+        while True:
+            for name, c in clients:
+                try:
+                    await c.call("v", None, 2000)
+                except Exception:
+                    continue  # no answer: the gap goes on
+                now = time.ticks_us()
+                self.gap[name] = max(self.gap[name], time.ticks_diff(now, last[name]))
+                if name == "greet":
+                    if self.seen is not None and c.value != self.seen:
+                        self.swap = time.ticks_diff(now, last[name])
+                    self.seen = c.value
+                last[name] = now
+            await asyncio.sleep_ms(2)
+
+    def handle_call(self, msg, arg):
+        out = {"install": INSTALLS[-1] if INSTALLS else 0, "version": self.seen,
+               "swap": self.swap, "stage": STAGES[-1] if STAGES else 0}
+        out["verify"] = out["install"] - out["stage"]
+        out.update(self.gap)
+        self.gap = {"greet": 0, "other": 0}
+        return out
+"""
+GREET_SRC = """
+from outstack.server import Server
+
+VERSION = "%s"
+
+
+class Greet(Server):
+    # The module an update replaces: a server with a little state and a few messages.
+    def init(self, config, state):
+        self.count = 0
+        self.names = {}
+
+    def handle_call(self, msg, arg):
+        self.count += 1
+        if msg == "v":
+            return VERSION
+        if msg == "hello":
+            self.names[arg] = self.names.get(arg, 0) + 1
+            return "hello %%s (%%d)" %% (arg, self.names[arg])
+        if msg == "stats":
+            return {"calls": self.count, "names": len(self.names)}
+        return Server.handle_call(self, msg, arg)  # BadMessage
+"""
+ENGINES = (("unix", "unix"), ("qemu", "mps2-an385"))  # (engine, board)
+
+
+def _ask(vb, expr, timeout=120.0):
+    """What the board's live prompt answers to `await expr` (a Python literal)."""
+    import ast
+
+    start = len(vb.output)
+    vb.type(f"await {expr}\r".encode())
+    end = time.monotonic() + timeout
+    while True:
+        lines = vb.output[start:].decode(errors="replace").split("\r\n")
+        echo = [i for i, line in enumerate(lines) if line.endswith(expr)]
+        if echo and len(lines) > echo[0] + 2:
+            return ast.literal_eval(lines[echo[0] + 1])
+        if time.monotonic() > end:
+            raise SystemExit(f"the board did not answer {expr}: {lines[-5:]}")
+        time.sleep(0.02)
+
+
+def _swap_board(engine, board, tmp: Path, key):
+    from outstack.ota import keys
+
+    d = tmp / engine
+    d.mkdir()
+    ota = {"keys": [keys.public_entry(key.public_key())], "health_ms": 0}
+    made = {"main.py": SWAP_MAIN, "ota.json": json.dumps(ota), "swapbench.py": SWAP_SERVERS,
+            "greet.py": GREET_SRC % "v0"}
+    for name, text in made.items():
+        (d / name).write_text(text)
+    layout = [(str(d / "main.py"), "/main.py"), (str(d / "ota.json"), "/ota.json"),
+              (str(d / "swapbench.py"), "/swapbench.py"), (str(d / "greet.py"), "/app/greet.py"),
+              (str(ROOT / "firmware" / "boot.py"), "/boot.py")]
+    if engine == "qemu":  # the framework is frozen in the firmware
+        from outstack import firmware
+        from outstack.sim.qemu import QemuBoard
+
+        image.build(d / "flash.img", board, layout)
+        return QemuBoard(d / "flash.img", board, firmware=firmware.build(board))
+    lib = [f for f in image.layout(board, ROOT / "firmware") if f[1].startswith("/lib/")]
+    image.build(d / "flash.img", board, lib + layout)
+    return VirtualBoard(d / "flash.img", board, uart_baud=115200)
+
+
+def _swap_run(engine, board, pushes, tmp: Path, key) -> list[dict]:
+    rows = []
+    with _swap_board(engine, board, tmp, key) as vb:
+        vb.start()
+        end = time.monotonic() + 120
+        while b">>> " not in vb.output:
+            if time.monotonic() > end:
+                raise SystemExit(f"{board}: the board did not come up: {bytes(vb.output[-800:])!r}")
+            time.sleep(0.05)
+        _ask(vb, "call('prober', 'figures')")  # the gaps start afresh
+        for seq in range(1, pushes + 1):
+            src = tmp / engine / f"v{seq}" / "greet.py"
+            src.parent.mkdir()
+            src.write_text(GREET_SRC % f"v{seq}")
+            push(vb, package([src], key, seq, board=board, source=False))
+            while True:  # until the prober has had an answer from the new version
+                got = _ask(vb, "call('prober', 'figures')")
+                if got["version"] == f"v{seq}":
+                    break
+            rows.append(got)
+    return rows
+
+
+def engines(pushes: int):
+    import statistics
+
+    from outstack.ota import keys
+
+    key = keys.generate(2048)
+    figures = {}
+    with tempfile.TemporaryDirectory() as d:
+        for engine, board in ENGINES:
+            figures[board] = _swap_run(engine, board, pushes, Path(d), key)
+    print(f"one module (app/greet.py as .mpy) updated {pushes} time(s) on each board over "
+          "UART1, signed (RSA-2048); times on the board's clock (ticks_us); health-check wait 0")
+    print(f"{'ms: median (worst)':<34}{'unix':>17}{'mps2-an385':>17}{'ratio':>8}")
+    for what, k in (("install (verify .. first answer)", "install"),
+                    ("  verify and checks (pre-stage)", "verify"),
+                    ("  stage, swap, restart, answer", "stage"),
+                    ("hot-swap gap (old .. new answer)", "swap"),
+                    ("longest wait, another server", "other")):
+        cols = []
+        for _, board in ENGINES:
+            ms = [r[k] / 1000 for r in figures[board]]
+            cols.append((statistics.median(ms), max(ms)))
+        ratio = cols[1][0] / cols[0][0] if cols[0][0] else float("inf")
+        if k == "install":
+            print("  each push: " + "; ".join(
+                f"{board} " + " ".join(f"{r[k] / 1000:.0f}" for r in figures[board])
+                for _, board in ENGINES))
+        print(f"{what:<34}" + "".join(f"{m:8.1f} ({w:6.1f})" for m, w in cols)
+              + f"{ratio:7.1f}x")
+    print("mps2-an385: MicroPython firmware on a Cortex-M3 under QEMU, -icount shift=5 "
+          "(31.25 MIPS), framework frozen; unix: the MicroPython unix port on this host")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kib", type=int, default=32, help="payload size (KiB)")
     # (bench/verify.py prints the board's signature verification time)
     ap.add_argument("--short", action="store_true", help="4 KiB: prove the script runs")
     ap.add_argument("--files", nargs="+", help="push these module sources instead (e.g. firmware/app/*.py)")
+    ap.add_argument("--engines", action="store_true",
+                    help="install time and hot-swap gap on the unix board and on mps2-an385")
+    ap.add_argument("--pushes", type=int, default=5, help="--engines: updates per engine")
     args = ap.parse_args()
+    if args.engines:
+        engines(1 if args.short else args.pushes)
+        return
     blobs = ([Path(f).read_bytes() for f in args.files] if args.files
              else modules(4096 if args.short else args.kib * 1024))
     total = sum(len(b) for b in blobs)

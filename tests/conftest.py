@@ -76,21 +76,44 @@ def typed(vb, line, timeout=8.0):
         time.sleep(0.02)
 
 
+def qemu_firmware() -> Path:
+    """The mps2-an385 firmware (built once, cached in build/firmware), or a skip that says
+    what is missing here and how to get it."""
+    from outstack import firmware
+    from outstack.sim.qemu import qemu_binary
+
+    why = firmware.missing() or (None if qemu_binary() else
+                                 "qemu-system-arm is not installed: apt-get install qemu-system-arm")
+    if why:
+        pytest.skip(f"no QEMU board here: {why}")
+    return firmware.build("mps2-an385")
+
+
 @pytest.fixture
 def make_board(tmp_path):
     """make_board(board='unix', files={board_path: text_or_bytes}, firmware=DIR (instead of
-    the demo's), source=True (modules as .py, not compiled), **VirtualBoard options). A file
-    given replaces the firmware's module of the same name, .py or .mpy."""
+    the demo's), source=True (modules as .py, not compiled), engine='unix', **board options).
+    A file given replaces the firmware's module of the same name, .py or .mpy.
+    engine='qemu': real MicroPython firmware on an emulated mps2-an385 (QemuBoard; board
+    defaults to it), the framework and micropython-lib frozen in as a product ships them, so
+    the image holds the project's firmware/ files only. It is started but not waited for:
+    its `booted` comes with the REPL banner, after main.py returns; wait for what it prints."""
     made = []
 
-    def make(board="unix", files=None, start=True, firmware=None, source=False, **kw):
+    def make(board=None, files=None, start=True, firmware=None, source=False, engine="unix",
+             **kw):
+        board = board or ("mps2-an385" if engine == "qemu" else "unix")
+        elf = qemu_firmware() if engine == "qemu" else None
         img = tmp_path / f"flash-{len(made)}.img"
         extra = []
         for dest, content in (files or {}).items():
             src = tmp_path / f"extra-{len(made)}-{len(extra)}"
             src.write_bytes(content.encode() if isinstance(content, str) else content)
             extra.append((str(src), dest))
-        base = image.layout(board, firmware or DEMO)
+        fw = Path(firmware or DEMO).resolve()
+        base = image.layout(board, fw, packages=engine != "qemu")
+        if engine == "qemu":  # the framework and packages are in the firmware, frozen
+            base = [f for f in base if not f[1].startswith("/lib/") or Path(f[0]).is_relative_to(fw)]
         if not source:  # as a board gets it (outstack image/deploy): modules as .mpy
             from outstack.commands.deploy import stage
 
@@ -98,11 +121,17 @@ def make_board(tmp_path):
         given = {d[:-3] + ".mpy" if d.endswith(".py") else d for d in (files or {})} | set(files or {})
         layout = [f for f in base if f[1] not in given]
         image.build(img, board, layout + extra)
-        vb = VirtualBoard(img, board, **kw)
+        if engine == "qemu":
+            from outstack.sim.qemu import QemuBoard
+
+            vb = QemuBoard(img, board, firmware=elf, **kw)
+        else:
+            vb = VirtualBoard(img, board, **kw)
         made.append(vb)
         if start:
             vb.start()
-            vb.wait_for("booted")
+            if engine != "qemu":
+                vb.wait_for("booted")
         return vb
 
     yield make

@@ -232,6 +232,7 @@ void __wrap_gc_sweep_all(void) {
 
 extern uint32_t _estack;
 void Reset_Handler(void);
+void board_uart1_rx_irq(void);  // machine_uart_board.c
 
 #define IRQS (32)
 __attribute__((aligned(256))) static const void *const vectors[16 + IRQS] = {
@@ -244,6 +245,7 @@ __attribute__((aligned(256))) static const void *const vectors[16 + IRQS] = {
     [15] = systick_irq,
     [16 ... 16 + IRQS - 1] = fault_entry,
     [16 + UART0_RX_IRQ] = uart0_rx_irq,
+    [16 + 2] = board_uart1_rx_irq,  // UART1 RX
 };
 
 static void hardware_init(void) {

@@ -6,6 +6,7 @@
 #include "py/runtime.h"
 #include "extmod/vfs.h"
 #include "shared/runtime/semihosting_arm.h"
+#include "board.h"
 
 #define FLASH_BASE (0x21000000u)
 #define FLASH_BLOCK_SIZE (4096u)
@@ -15,12 +16,15 @@
 
 // The host's power-cut switch, in the last PSRAM page (the host writes it into the file that
 // backs the PSRAM before power-on): power fails during the cut_after-th erase or program of
-// this boot, once cut_pages pages of it are done. The board marks it fired and QEMU exits.
+// the boot that power-on starts (not of a later one after a reset), once cut_pages pages of
+// it are done. The board marks it fired and QEMU exits. `writes` tells the host how many
+// erases and programs this boot has made (QemuBoard.flash_writes).
 typedef struct {
     uint32_t magic;
     uint32_t cut_after;
     uint32_t cut_pages;
     uint32_t fired;  // the write it failed in
+    uint32_t writes;
 } flash_cut_t;
 #define FLASH_CUT ((volatile flash_cut_t *)0x21fff000)
 #define FLASH_CUT_MAGIC (0x21545543u)  // "CUT!"
@@ -50,8 +54,9 @@ static uint8_t *flash_range(mp_obj_t block_in, size_t offset, size_t len) {
 
 // Copy (or erase with src NULL) len bytes, unless the power fails in this write.
 static void flash_program(uint8_t *dest, const uint8_t *src, size_t len) {
-    ++flash_writes;
-    if (FLASH_CUT->magic == FLASH_CUT_MAGIC && FLASH_CUT->cut_after == flash_writes) {
+    FLASH_CUT->writes = ++flash_writes;
+    if (FLASH_CUT->magic == FLASH_CUT_MAGIC && FLASH_CUT->cut_after == flash_writes
+        && board_reset_cause() == BOARD_RESET_PWRON) {
         size_t done = FLASH_CUT->cut_pages * FLASH_PAGE;
         len = done < len ? done : len;
         src ? memcpy(dest, src, len) : memset(dest, 0xff, len);
@@ -63,6 +68,7 @@ static void flash_program(uint8_t *dest, const uint8_t *src, size_t len) {
 
 static mp_obj_t flash_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *args) {
     mp_arg_check_num(n_args, n_kw, 0, 0, false);
+    FLASH_CUT->writes = flash_writes;  // 0 after a reset: the host's count starts again
     return MP_OBJ_FROM_PTR(&flash_obj);
 }
 

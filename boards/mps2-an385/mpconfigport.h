@@ -13,6 +13,8 @@
 #define MICROPY_PY_MACHINE_DISABLE_IRQ_ENABLE_IRQ (1)
 #define MICROPY_PY_MACHINE_BARE_METAL_FUNCS (1)
 #define MICROPY_PY_MACHINE_TIMER (1)
+#define MICROPY_PY_MACHINE_UART (1)
+#define MICROPY_PY_MACHINE_UART_INCLUDEFILE "machine_uart_board.c"
 #define MICROPY_PY_PENDSV_ENTER uint32_t pendsv_state = board_irq_disable()
 #define MICROPY_PY_PENDSV_EXIT board_irq_restore(pendsv_state)
 #define MICROPY_PY_MACHINE_EXTRA_GLOBALS \

@@ -81,13 +81,14 @@ def _package(tmp_path, key, version, seq, board="unix", name="greet"):
     return out.read_bytes()
 
 
-def _board(make_board, keys, tcp_port):
+def _board(make_board, keys, tcp_port, timeout=10, **board):
+    """A board running MAIN, up to its live prompt (board: make_board's options, engine...)."""
     pub = json.loads((keys[0] / "ota-pub.json").read_text())
     ota = {"keys": [pub], "tcp_port": tcp_port}
     vb = make_board(files={"/main.py": MAIN, "/ota.json": json.dumps(ota),
                            "/app/greet.py": GREET % "v1", "/app/pinger.py": PINGER,
-                           "/app/other.py": OTHER})
-    end = time.monotonic() + 10
+                           "/app/other.py": OTHER}, **board)
+    end = time.monotonic() + timeout
     while b">>> " not in vb.output and time.monotonic() < end:
         time.sleep(0.02)
     return vb

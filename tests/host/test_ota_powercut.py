@@ -39,10 +39,10 @@ class Greet(Server):
 RUNNING = re.compile(rb"RUNNING (\d+) v(\d+)")
 
 
-def _boot(vb, **power):
+def _boot(vb, timeout=10.0):
     mark, start = vb.mark(), len(vb.output)
-    vb.power_on(**power)
-    vb.wait_for("booted", mark)
+    vb.power_on()
+    vb.wait_for("booted", mark, timeout)
     return start
 
 
@@ -62,10 +62,24 @@ def _line(vb, start, needle):
 
 def test_power_cut_at_every_flash_write_of_an_install(make_board):
     vb = make_board(files={"/main.py": MAIN, "/app/cutgreet.py": V1}, start=False)
+    total, seen = cut_at_every_write(vb)
+    print(f"{total} cuts: old version after {seen['old']}, new after {seen['new']}; "
+          "every boot accepted the next update")
+    # The pointer's one rename to "good" is the install's last flash operation, so a cut at
+    # any of them leaves the old version (a trial is rolled back at boot): never a broken one.
+
+
+def cut_at_every_write(vb, timeout=10.0):
+    """Count the flash writes of a boot and an install on `vb` (made, not started, on an
+    image holding MAIN and V1), then cut the power at each of them in turn, each time on the
+    pristine image; after each cut the board runs the old or the new version and installs
+    the next. Returns (writes, {"old": boots on the old version, "new": on the new}).
+    Either engine: a boot is the power-on's (the QEMU board says `booted` only once main.py
+    has returned)."""
     pristine = vb.image.read_bytes()
     vb.start()
-    vb.wait_for("booted")
-    assert _wait(vb, 0, b"INSTALL installed update 1"), vb.output[-2000:]
+    vb.wait_for("spawn")
+    assert _wait(vb, 0, b"INSTALL installed update 1", timeout), vb.output[-2000:]
     total = vb.flash_writes  # boot + install, counted by the flash model
     vb.cut_power()
     vb.wait_for("power-off")
@@ -73,20 +87,19 @@ def test_power_cut_at_every_flash_write_of_an_install(make_board):
     seen = {"old": 0, "new": 0}
     for k in range(1, total + 1):
         vb.image.write_bytes(pristine)
-        _boot(vb, cut_after=k)
-        vb.wait_for("power-off", vb.mark() - 3, timeout=20)
-        start = _boot(vb)  # power back, no cut this time
-        assert _wait(vb, start, b"INSTALL"), (k, vb.output[start:][-1500:])
+        mark = vb.mark()
+        vb.power_on(cut_after=k)
+        assert vb.wait_for("power-off", mark, timeout=2 * timeout).detail == \
+            f"cut during flash write {k}"
+        start = _boot(vb, timeout)  # power back, no cut this time
+        assert _wait(vb, start, b"INSTALL", timeout), (k, vb.output[start:][-1500:])
         found = RUNNING.search(vb.output[start:])
         seq, version = int(found.group(1)), int(found.group(2))
         assert (seq, version) in ((0, 1), (1, 2)), (k, seq, version)  # old or new, whole
         seen["old" if seq == 0 else "new"] += 1
         # (the line may still be arriving: wait for it whole, never judge half of it)
-        assert _wait(vb, start, b"INSTALL installed update"), (k, vb.output[start:][-800:])
+        assert _wait(vb, start, b"INSTALL installed update", timeout), (k, vb.output[start:][-800:])
         vb.cut_power()
         vb.wait_for("power-off", vb.mark() - 1)
-    print(f"{total} cuts: old version after {seen['old']}, new after {seen['new']}; "
-          "every boot accepted the next update")
     assert seen["old"] + seen["new"] == total
-    # The pointer's one rename to "good" is the install's last flash operation, so a cut at
-    # any of them leaves the old version (a trial is rolled back at boot): never a broken one.
+    return total, seen

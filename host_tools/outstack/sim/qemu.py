@@ -80,7 +80,7 @@ class QemuBoard:
         self._tail = b""  # the end of the last chunk, for notes split across chunks
 
     # ----- lifetime ---------------------------------------------------------------------
-    def start(self, mode="friendly"):
+    def start(self, mode="friendly", cut_after=0, cut_pages=None):
         if qemu_binary() is None:
             raise CliError("qemu-system-arm is not installed: apt-get install qemu-system-arm")
         if self.firmware is None:
@@ -102,7 +102,7 @@ class QemuBoard:
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="qemu-board", daemon=True)
         self._thread.start()
-        self.power_on(mode)
+        self.power_on(mode, cut_after, cut_pages)
         return self
 
     def stop(self):
@@ -140,6 +140,19 @@ class QemuBoard:
     def pid(self) -> int | None:
         proc = self._proc
         return proc.pid if proc else None
+
+    @property
+    def flash_writes(self) -> int:
+        """Flash erases and programs since the chip last started from reset (power-on, reset
+        button, watchdog...), as the firmware counts them: flash.c keeps the count beside the
+        power-cut switch, where the host reads it. While the chip is off: the count of its
+        last boot. A soft reset keeps counting."""
+        try:
+            with open(self.psram, "rb") as f:
+                f.seek(CUT_AT + 16)
+                return struct.unpack("<I", f.read(4))[0]
+        except (AttributeError, OSError, struct.error):
+            return 0  # never switched on
 
     # ----- what a test or the CLI does to the board --------------------------------------
     def power_on(self, mode="friendly", cut_after=0, cut_pages=None):

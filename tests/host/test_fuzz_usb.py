@@ -9,7 +9,7 @@ import time
 
 import serial
 
-from tests.conftest import outstack, typed
+from tests.conftest import number, outstack, typed
 
 MAIN = """
 from outstack.system import System
@@ -62,7 +62,7 @@ def _noise(rng: random.Random, n: int) -> bytes:
 
 
 def _heap(vb) -> int:
-    return int(typed(vb, "[__import__('gc').collect(), __import__('gc').mem_free()][1]"))
+    return number(vb, "[__import__('gc').collect(), __import__('gc').mem_free()][1]")
 
 
 def _sync(vb, port, n, timeout=60.0):
@@ -100,7 +100,7 @@ def test_a_megabyte_of_noise_on_the_usb_prompt(make_board):
     took = time.monotonic() - t0
     print(f"fuzz: {sent} bytes (seed {SEED}) in {took:.1f} s")
     assert not [e for e in vb.events[mark:] if e.kind in ("booted", "wdt-reset", "reset")]
-    assert int(typed(vb, "await call('counter', 'get')")) > 0
+    assert number(vb, "await call('counter', 'get')") > 0
     assert typed(vb, "await call('store', 'x')") == "'stored'"
     after = _heap(vb)
     print(f"fuzz: heap free {before} bytes before, {after} after; resets 0")

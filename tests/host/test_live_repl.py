@@ -2,7 +2,7 @@
 
 import time
 
-from tests.conftest import mpremote, one_line_error, outstack, typed
+from tests.conftest import mpremote, number, one_line_error, outstack, typed
 
 MAIN = """
 from outstack.system import System
@@ -29,9 +29,9 @@ def test_prompt_answers_while_servers_run(make_board):
     while b">>> " not in vb.output and time.monotonic() < end:
         time.sleep(0.02)
     assert typed(vb, "6 * 7") == "42"
-    n1 = int(typed(vb, "await call('counter', 'get')"))
+    n1 = number(vb, "await call('counter', 'get')")
     time.sleep(0.3)
-    n2 = int(typed(vb, "await call('counter', 'get')"))
+    n2 = number(vb, "await call('counter', 'get')")
     assert n2 >= n1 + 5, (n1, n2)  # the ticker kept running between the two
     assert typed(vb, "1/0") == "Traceback (most recent call last):"
     assert "ZeroDivisionError: divide by zero" in vb.output.decode(errors="replace")
@@ -61,7 +61,7 @@ def test_bytes_that_are_not_text_do_not_end_the_prompt(make_board):
     vb.type(b"'\xc3\xa9' + \xff'x'\r")  # text, then one stray byte, in one line
     _said(vb, start, b"line is not UTF-8 text: ignored")
     assert typed(vb, "len('\u00e9')") == "1"  # UTF-8 that is text is taken whole
-    assert int(typed(vb, "await call('counter', 'get')")) > 0  # the servers never stopped
+    assert number(vb, "await call('counter', 'get')") > 0  # the servers never stopped
 
 
 def test_control_characters_are_not_typing(make_board):
@@ -92,7 +92,7 @@ def test_a_command_that_runs_out_of_memory_is_reported(make_board):
     vb.type(b"x = bytearray(1 << 30)\r")
     _said(vb, start, b"MemoryError")
     assert typed(vb, "40 + 2") == "42"
-    assert int(typed(vb, "await call('counter', 'get')")) > 0
+    assert number(vb, "await call('counter', 'get')") > 0
 
 
 def test_console_says_main_is_stopped_and_the_plain_repl_takes_any_bytes(make_board):

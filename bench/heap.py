@@ -2,7 +2,8 @@
 32-bit, the framework frozen in), side by side when both are named:
   1. the framework's heap after import (`import outstack.system`: kernel, server, supervisor,
      inbox, errors, asyncio), with its modules as .py, as .mpy and (QEMU) frozen, on a bare
-     board (no boot.py, main.py prints one line);
+     board (no boot.py, main.py prints one line); and what each of those modules adds,
+     imported one after another in their load order;
   2. the demo's free heap with OTA and the console up: read at the live prompt beside the
      running servers, after boot and again after a console command (`outstack console
      servers`, which loads the console's command code for that command); on the unix board
@@ -28,6 +29,8 @@ from pathlib import Path
 from _engines import DEMO, MPREMOTE, QEMU_BOARDS, flash, open_board
 
 FRAMEWORK = "outstack.system"
+CHAIN = ["asyncio", "outstack", "outstack.errors", "outstack.inbox", "outstack.kernel",
+         "outstack.server", "outstack.supervisor", "outstack.system"]  # its load order
 MODULES = [
     "outstack", "outstack.errors", "outstack.inbox", "outstack.spec", "outstack.config",
     "outstack.server", "outstack.client", "outstack.kernel", "outstack.supervisor",
@@ -132,17 +135,34 @@ def import_costs(img: Path, board: str, modules: list[str], lib_first=False) -> 
     return {m: int(n) for m, n in re.findall(r"COST (\S+) (-?\d+)", out)}
 
 
+def own_costs(img: Path, board: str, lib_first=False) -> dict:
+    """What each module of the framework adds, imported one after another in one interpreter
+    in the order the framework loads them (each on top of those before)."""
+    pre = "sys.path.insert(0,'/lib')\n" if lib_first else ""
+    probe = ("import gc,sys\n" + pre + "for m in %r:\n gc.collect();b=gc.mem_free();"
+             "__import__(m);gc.collect();print('OWN',m,b-gc.mem_free())" % (CHAIN,))
+    vb = open_board(img, board)
+    try:
+        out = subprocess.run([str(MPREMOTE), "connect", vb.usb_port, "exec", probe],
+                             capture_output=True, text=True, timeout=600).stdout
+    finally:
+        vb.stop()
+    return {m: int(n) for m, n in re.findall(r"OWN (\S+) (-?\d+)", out)}
+
+
 def kinds(board: str) -> list[str]:
     return [".py", ".mpy", "frozen"] if board in QEMU_BOARDS else [".py", ".mpy"]
 
 
-def costs(tmp: Path, board: str, kind: str, modules: list[str]) -> dict:
+def costs(tmp: Path, board: str, kind: str, modules: list[str], own=False) -> dict:
     bare = {"/main.py": "print('bare board')\n"}
     qemu = board in QEMU_BOARDS
     if kind == "frozen":
         img = flash(tmp, board, "frozen", bare, lib=False, boot=False)
     else:
         img = flash(tmp, board, kind[1:], bare, source=kind == ".py", boot=False)
+    if own:
+        return own_costs(img, board, lib_first=qemu and kind != "frozen")
     return import_costs(img, board, modules, lib_first=qemu and kind != "frozen")
 
 
@@ -151,9 +171,11 @@ def row(label: str, cells: list, width=12) -> str:
 
 
 def measure(tmp: Path, board: str, short: bool) -> dict:
-    r = {"framework": {}, "modules": {}, "demo": {}}
+    r = {"framework": {}, "modules": {}, "demo": {}, "own": {}}
     for kind in kinds(board):
         r["framework"][kind] = costs(tmp, board, kind, [FRAMEWORK]).get(FRAMEWORK)
+    for kind in kinds(board)[1:]:
+        r["own"][kind] = costs(tmp, board, kind, CHAIN, own=True)
     off = ()
     lacks = missing(tmp, board) if board in QEMU_BOARDS else []
     if "machine.ADC" in lacks:
@@ -177,6 +199,12 @@ def report(results: dict) -> None:
     print(f"\nframework heap after `import {FRAMEWORK}` (bytes)")
     print(row("", [f"{b} {k}" for b, k in cols], 22))
     print(row(FRAMEWORK, [results[b]["framework"][k] for b, k in cols], 22))
+    ocols = [(b, k) for b in boards for k in results[b]["own"]]
+    print(f"\nwhat each module adds to `import {FRAMEWORK}`, in load order (bytes)")
+    print(row("", [f"{b} {k}" for b, k in ocols], 22))
+    for m in CHAIN:
+        print(row(m, [results[b]["own"][k].get(m) for b, k in ocols], 22))
+    print(row("sum", [sum(results[b]["own"][k].values()) for b, k in ocols], 22))
     for b in boards:
         r = results[b]
         print(f"\nfree heap after boot on --board {b} ({'frozen' if b in QEMU_BOARDS else '.mpy'})"

@@ -1,6 +1,15 @@
 # IPC figures of the event kernel beside bare asyncio, in one run, on any board:
 #   mpremote connect PORT run bench/ipc.py        (outstack must be on the board's /lib)
 # Short mode (CI): mpremote connect PORT exec "BENCH_SHORT=1" run bench/ipc.py
+# On the host it runs itself on fresh boards, side by side (bench/_engines.py):
+#   .venv/bin/python bench/ipc.py --board mps2-an385 [--short]
+import sys
+
+if sys.implementation.name != "micropython":  # the host: run this file on the boards
+    from _engines import host_main
+
+    host_main(__file__)
+    raise SystemExit
 import asyncio
 import gc
 import time

@@ -2,16 +2,9 @@
 # below loads its module on first use, so a board pays RAM only for the parts it uses.
 __version__ = "0.1.0"
 
-_WHERE = {
-    "Kernel": "kernel",
-    "Server": "server",
-    "Spec": "spec",
-    "Supervisor": "supervisor",
-    "Client": "client",
-    "IrqRing": "irq",
-    "System": "system",
-    "errors": "errors",
-}
+# Name on the face -> its module, in pairs: a constant, no dict in RAM.
+_WHERE = ("Kernel", "kernel", "Server", "server", "Spec", "spec", "Supervisor", "supervisor",
+          "Client", "client", "IrqRing", "irq", "System", "system")
 
 
 def unload(pkg, names):
@@ -27,7 +20,10 @@ def unload(pkg, names):
 
 def __getattr__(name):
     # `from outstack import hal` also lands here on MicroPython: submodules load the same way.
-    mod = _WHERE.get(name, name)
+    mod = name
+    for i in range(0, len(_WHERE), 2):
+        if _WHERE[i] == name:
+            mod = _WHERE[i + 1]
     try:
         m = __import__("outstack." + mod, None, None, (name,))
     except ImportError as e:

@@ -1,9 +1,8 @@
-# Boot of a whole system: read the device config, check for a boot loop, build the top
-# supervisor from the firmware's server table (only essential servers in safe mode, never
-# quarantined ones), arm the watchdog guard, and own the top-level escalation: a spent
-# budget at the top is a clean reset through hal, with the reason in the crash record.
+# A whole system: the top supervisor built from the firmware's server table at boot (the
+# boot itself, config to guard, is outstack/sysboot.py, loaded for it only), the live prompt
+# and console, and the top-level escalation: a spent budget at the top is a clean reset
+# through hal, with the reason in the crash record.
 import asyncio
-import sys
 from outstack.kernel import Kernel, Park, far
 from outstack.supervisor import Supervisor
 
@@ -28,39 +27,14 @@ class System:
         self.kernel.rights["debug"] = self  # the remote console: inspect, restart, inject
 
     def boot(self):
-        from outstack import config as _config
+        # The boot's code is loaded for it and let go after it: a running board does not pay it.
+        from outstack import sysboot, unload
 
-        cfg, err = _config.load(self.config_path, self.defaults)
-        if err:
-            self._say(err)
-        said: list = []
-        cfg = _config.board(cfg, said)
-        for text in said:
-            self._say("%s: %s" % (self.config_path, text))
-        self._check_boot(cfg)
         try:
-            self.top = self._tree(cfg)
-        except Exception as e:  # a config the firmware cannot run: say so, run the defaults
-            self._say("%s: %s; running the built-in defaults" % (self.config_path, e))
-            cfg = self.defaults or {}
-            self.top = self._tree(cfg)
-        self.config = cfg
-        self._fair(cfg)
-        self.top.on_escalate = self.escalate
-        self.top.start(self.kernel)
-        self.kernel.start()
-        self._arm_guard(cfg)
-        self._keep_errors()
-        _forget("config")  # read once per boot: its RAM goes back
-        if any(p.spec.mem_limit for p in self.kernel.names.values()):
-            asyncio.create_task(self._audit(cfg.get("audit_ms", 1000)))
+            sysboot.boot(self)
+        finally:
+            unload("outstack", ("sysboot", "config"))
         return self
-
-    def _fair(self, cfg):
-        try:
-            self.kernel.fair(**dict(self.fairness, **cfg.get("fairness", {})))
-        except (TypeError, ValueError) as e:  # a bad key or value: say so, keep the defaults
-            self._say("%s: fairness: %s; running the kernel's defaults" % (self.config_path, e))
 
     async def _audit(self, ms):
         # A server whose state outgrows its spec's mem_limit is crashed (and so restarted by
@@ -76,63 +50,6 @@ class System:
                     if n > lim:
                         p.crash(MemoryError("%r holds about %d bytes, over its mem_limit of %d"
                                             % (p.name, n, lim)))
-
-    def _check_boot(self, cfg):
-        from outstack import safemode
-
-        try:
-            self.check = safemode.BootCheck(**cfg.get("safe_mode", {})).run()
-        except Exception as e:  # the black box must never stop a boot
-            self._say("boot check failed (%r): booting normally" % e)
-            self.check = safemode.BootCheck()
-            return
-        for w in self.check.warnings:
-            self._say(w)
-        rec = self.check.record
-        if rec and rec.get("cause"):
-            self.last_reset = rec.get("reason") or "%s in %r" % (rec["kind"], rec.get("server"))
-        if self.check.safe:
-            self._say("SAFE MODE after %d crash-resets: essential servers only; quarantined: %s"
-                      % (self.check.state["streak"], ", ".join(self.check.state["quarantine"])))
-
-    def _tree(self, cfg):
-        from outstack import config as _config
-
-        said: list = []
-        specs = _config.select(_resolve(self.table), cfg, said)
-        check = self.check
-        st = check.state if check else {}
-        safe = check.safe if check else False
-        out = [s for s in specs if s.name not in st.get("quarantine", ()) and (s.essential or not safe)]
-        top = Supervisor(_config.runnable(out, said), name="top", **_config.supervisor(cfg, said))
-        for text in said:  # settings refused one by one: the firmware's values run instead
-            self._say("%s: %s" % (self.config_path, text))
-        return top
-
-    def _keep_errors(self):
-        # What was wrong with the config, for `outstack crashlog` after a reset too.
-        from outstack import crashlog, safemode
-
-        try:
-            crashlog.note_config(self.errors, safemode.boots)
-        except Exception as e:  # a full flash must not stop the boot
-            print("outstack: could not keep the config errors: %r" % e)
-
-    def _arm_guard(self, cfg):
-        ms = cfg.get("watchdog_ms")
-        if not ms:
-            return
-        from outstack.guard import Guard
-
-        try:
-            self.guard = Guard(self.kernel, ms, cfg.get("runaway_ms", 0), self._runaway)
-        except ValueError as e:  # above the board's limit: said, never a boot that stops
-            self._say("%s: %s; the watchdog stays off" % (self.config_path, e))
-            return
-        asyncio.create_task(self.guard.run())
-        window = self.check.window_ms if self.check else 0
-        if window:
-            asyncio.create_task(self._healthy_after(window))
 
     async def _healthy_after(self, ms):
         await asyncio.sleep_ms(ms)
@@ -209,30 +126,6 @@ class System:
     def _say(self, text):
         self.errors.append(text)
         print("outstack:", text)
-
-
-def _forget(name):
-    # Let a module used once go: the registry and the package's face both hold it.
-    import outstack
-
-    sys.modules.pop("outstack." + name, None)
-    try:
-        delattr(outstack, name)
-    except AttributeError:
-        pass  # not on the face
-
-
-def _resolve(table):
-    # Factories may be named "module:Class" so only the servers that run are imported.
-    out = {}
-    for name, entry in table.items():
-        entry = dict(entry)
-        f = entry["factory"]
-        if isinstance(f, str):
-            mod, _, cls = f.partition(":")
-            entry["factory"] = _Lazy(mod, cls)
-        out[name] = entry
-    return out
 
 
 class _Lazy:

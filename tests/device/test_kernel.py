@@ -6,7 +6,7 @@ import time
 from outstack.kernel import Kernel
 from outstack.server import Server, Proc
 from outstack.spec import Spec
-from _util import serve
+from _util import serve, until
 from outstack.irq import IrqRing
 
 ORDER = []
@@ -116,9 +116,9 @@ async def test_slow_subscriber_is_told_how_much_it_missed():
     sent = [pub.publish("t", "m", i) for i in range(5)]  # nobody drains yet
     assert sent == [2, 2, 1, 1, 1]  # the publisher never waits
     k.start()
-    await asyncio.sleep_ms(5)
+    await until(lambda: len(fast.server.got) == 5 and len(s.got) == 2)
     pub.publish("t", "m", 5)
-    await asyncio.sleep_ms(5)
+    await until(lambda: len(fast.server.got) == 6 and len(s.got) == 3)
     lags = []
     s.handle_lag = lambda topic, n: lags.append((topic, n))
     assert len(fast.server.got) == 6

@@ -1,10 +1,13 @@
 # Power-on of the virtual board: wire up the hardware the host plays, mount the flash as
 # the board's root, run boot.py and main.py, then serve the REPL: the sequence of a real port.
 # Usage (by the host only): micropython _sim.py BOOT_CONFIG_JSON
-import json
-import sys
-import vfs
-import _hw
+import gc
+
+_BARE = gc.mem_alloc()  # the interpreter's own, before any of the ROM's
+import json  # noqa: E402
+import sys  # noqa: E402
+import vfs  # noqa: E402
+import _hw  # noqa: E402
 
 _FATAL_FLASH = 3  # exit status the host reads as "flash will not mount"
 
@@ -40,6 +43,15 @@ def _mount_flash():
     sys.path[:] = ["", ".frozen", "/lib"]
 
 
+def _set_rom_aside():
+    # The host gave the interpreter the board's heap plus room for this ROM (C on a real
+    # board): what the ROM left of that room is held, so the program finds the board's heap.
+    gc.collect()
+    spare = gc.mem_free() - (_hw.cfg.get("heap", 0) - _BARE)
+    if _hw.cfg.get("heap") and spare > 0:
+        _hw.rom_room = bytearray(spare)
+
+
 def _run_file(name, g):
     import _repl
 
@@ -56,6 +68,7 @@ def main():
     _mount_flash()
     import _repl
 
+    _set_rom_aside()
     _hw.tell("booted")
     g = {"__name__": "__main__"}
     mode = _hw.cfg["mode"]

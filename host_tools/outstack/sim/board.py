@@ -26,6 +26,9 @@ from .link import Link, Port
 
 CTRL_C = 3
 FLASH_BAD = 3  # exit status of the ROM when the image does not mount
+# Heap for the board's own Python (boards/unix/rom: machine, the REPL, the flash driver, C in a
+# real port's flash), on top of the board's HEAP; the ROM sets aside what it did not take.
+ROM_HEAP = 65536
 QUICK_CRASHES = 5  # interpreter deaths in a row, each soon after boot, before we stop trying
 
 
@@ -236,11 +239,12 @@ class VirtualBoard:
         cfg = {"cause": cause, "mode": mode, "board": self.board, "facts": self.facts,
                "image": str(self.image), "backup": str(self.backup), "uid": self._uid(),
                "ctl": str(self.dir / "ctl"), "uart1": str(self.dir / "uart1"),
-               "cut_after": cut_after, "cut_pages": cut_pages, "trace_writes": True}
+               "cut_after": cut_after, "cut_pages": cut_pages, "trace_writes": True,
+               "heap": self.heap}
         cfg_path = self.dir / "boot.json"
         cfg_path.write_text(json.dumps(cfg))
         self._proc = subprocess.Popen(
-            [micropython(), "-X", f"heapsize={self.heap}", "_sim.py", str(cfg_path)],
+            [micropython(), "-X", f"heapsize={self.heap + ROM_HEAP}", "_sim.py", str(cfg_path)],
             cwd=ROM, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True, preexec_fn=_die_with_parent)
         os.set_blocking(self._proc.stdin.fileno(), False)

@@ -1,0 +1,45 @@
+"""The benches run on both engines in one command (short mode): the unix board's figure and
+the QEMU board's (mps2-an385, real firmware) side by side, under each figure's label."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from outstack import firmware
+from outstack.sim.qemu import qemu_binary
+
+ROOT = Path(__file__).resolve().parents[2]
+_why = firmware.missing() or (None if qemu_binary() else
+                              "qemu-system-arm is not installed: apt-get install qemu-system-arm")
+if _why:
+    pytest.skip(f"no QEMU board here: {_why}", allow_module_level=True)
+
+
+def _run(*args):
+    out = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+def _figure(out, label):
+    """{engine: value} of the lines under `label`."""
+    lines = out.splitlines()
+    i = lines.index(label)
+    pairs = [ln.split(" : ", 1) for ln in lines[i + 1:i + 3]]
+    return {engine.strip(): value for engine, value in pairs}
+
+
+def test_ipc_bench_prints_both_engines_side_by_side():
+    out = _run("bench/ipc.py", "--board", "mps2-an385", "--short")
+    rtt = _figure(out, "call round trip")
+    assert set(rtt) == {"unix", "mps2-an385"} and all("ratio" in v for v in rtt.values()), out
+    assert "p99" in _figure(out, "urgent dispatch")["mps2-an385"], out
+
+
+def test_verify_bench_prints_both_engines_side_by_side():
+    out = _run("bench/verify.py", "--engine", "qemu", "--short")
+    rsa = _figure(out, "verify  RSA-2048 PKCS#1 v1.5 SHA-256")
+    assert set(rsa) == {"unix", "mps2-an385"} and all(v.endswith(" ms") for v in rsa.values())

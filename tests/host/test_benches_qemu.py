@@ -5,16 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
-from outstack import firmware
-from outstack.sim.qemu import qemu_binary
+from tests.conftest import need, qemu_why
 
 ROOT = Path(__file__).resolve().parents[2]
-_why = firmware.missing() or (None if qemu_binary() else
-                              "qemu-system-arm is not installed: apt-get install qemu-system-arm")
-if _why:
-    pytest.skip(f"no QEMU board here: {_why}", allow_module_level=True)
+need(qemu_why(), "QEMU board")
 
 
 def _run(*args):

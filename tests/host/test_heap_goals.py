@@ -6,13 +6,12 @@ imported as .mpy and 8 KB frozen. bench/heap.py prints the figures and where the
 import re
 import time
 
-import pytest
 
 from outstack import firmware, image
 from outstack.commands.deploy import stage
-from outstack.sim.qemu import QemuBoard, qemu_binary
+from outstack.sim.qemu import QemuBoard
 
-from tests.conftest import DEMO, mpremote, outstack, typed
+from tests.conftest import DEMO, mpremote, need, outstack, qemu_why, typed
 
 FREE_GOAL = 64 * 1024
 FRAMEWORK = "outstack.system"  # and what it imports: kernel, server, supervisor, inbox, errors
@@ -33,10 +32,6 @@ def test_the_demo_leaves_64k_of_a_pico_heap_with_ota_and_the_console_up(make_boa
     assert b"MemoryError" not in vb.output
 
 
-def _qemu_missing():
-    return firmware.missing() or (None if qemu_binary() else "qemu-system-arm is not installed")
-
-
 def _import_cost(tmp_path, files, lib_first):
     img = tmp_path / "flash.img"
     image.build(img, "mps2-an385", files)
@@ -53,9 +48,7 @@ def _import_cost(tmp_path, files, lib_first):
 
 
 def test_the_framework_costs_at_most_8k_frozen_and_24k_as_mpy_on_32_bit(tmp_path):
-    why = _qemu_missing()
-    if why:
-        pytest.skip(f"no QEMU board here: {why}")
+    need(qemu_why(), "QEMU board")
     main = tmp_path / "main.py"
     main.write_text("print('bare board')\n")
     frozen, where = _import_cost(tmp_path, [(str(main), "/main.py")], lib_first=False)

@@ -6,7 +6,6 @@ imported as .mpy and 8 KB frozen. bench/heap.py prints the figures and where the
 import re
 import time
 
-
 from outstack import firmware, image
 from outstack.commands.deploy import stage
 from outstack.sim.qemu import QemuBoard

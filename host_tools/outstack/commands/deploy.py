@@ -81,8 +81,7 @@ def run(args):
     staged = stage(files, board, args.source, out=project.build / f"deploy-{board}")
     board_mpy = probe(port)
     check_mpy(staged, board_mpy, port)
-    extra, installed = install_packages(port, packages, project.requirements, args.index)
-    staged += stage(extra, board, args.source, out=project.build / f"deploy-{board}-packages")
+    installed = install_packages(port, packages, project.requirements, args.index)
     report = copy(port, staged, installed, args.clean)
     restart(port)
     size = sum(path.stat().st_size for path, _ in staged)
@@ -226,8 +225,7 @@ def _check_reached(port: str, said: str) -> None:
 def install_packages(port: str, names: list[str], listed: Path, index: str | None = None):
     """mip-install each package on the board (mpremote fetches on the host and writes to the
     board), from `index` or else the public index; when that is out of reach, from the local
-    micropython-lib snapshot's index served on 127.0.0.1. (files to copy with the firmware:
-    none, mip wrote them; board paths mip wrote)."""
+    micropython-lib snapshot's index served on 127.0.0.1. The board paths mip wrote."""
     installed: list[str] = []
     missing = []
     local = None
@@ -250,7 +248,7 @@ def install_packages(port: str, names: list[str], listed: Path, index: str | Non
             local.close()
     if missing:
         raise CliError(_mip_error(port, [n for n, _ in missing], missing[0][1], listed))
-    return [], installed
+    return installed
 
 
 def _mip(port: str, name: str, index: str | None, installed: list[str]) -> str | None:

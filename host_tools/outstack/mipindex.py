@@ -103,21 +103,28 @@ def _micropython_tools() -> Path:
 
 
 def _extract_tools(tarball: Path, dest: Path) -> Path:
-    stamp = dest / ".unpacked"
-    if not stamp.exists():
-        shutil.rmtree(dest, ignore_errors=True)
-        dest.mkdir(parents=True)
-        with tarfile.open(tarball) as tar:
-            for m in tar.getmembers():
-                inner = m.name.partition("/")[2]
-                if m.isfile() and (inner in _TOOLS or inner.startswith("mpy-cross/mpy_cross/")):
-                    target = dest / inner
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(tar.extractfile(m).read())
-        missing = [f for f in _TOOLS if not (dest / f).is_file()]
-        if missing:
-            raise CliError(f"{tarball.name} holds no {missing[0]}: is it a MicroPython snapshot?")
-        stamp.touch()
+    if (dest / ".unpacked").exists():
+        return dest
+    tmp = dest.with_name(f"{dest.name}.{os.getpid()}")  # then renamed: another process may race
+    shutil.rmtree(tmp, ignore_errors=True)
+    with tarfile.open(tarball) as tar:
+        for m in tar.getmembers():
+            inner = m.name.partition("/")[2]
+            if m.isfile() and (inner in _TOOLS or inner.startswith("mpy-cross/mpy_cross/")):
+                target = tmp / inner
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(tar.extractfile(m).read())
+    missing = [f for f in _TOOLS if not (tmp / f).is_file()]
+    if missing:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CliError(f"{tarball.name} holds no {missing[0]}: is it a MicroPython snapshot?")
+    (tmp / ".unpacked").touch()
+    if dest.exists() and not (dest / ".unpacked").exists():
+        shutil.rmtree(dest, ignore_errors=True)  # a copy an interrupted run left half made
+    try:
+        tmp.rename(dest)
+    except OSError:  # another process was first: its copy is the same
+        shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 

@@ -127,6 +127,12 @@ def test_mip_index_serve_is_an_index_mpremote_installs_from(make_board, tmp_path
     assert proc.returncode == 0
 
 
+def test_mip_index_serve_on_a_port_in_use_says_so(index):
+    port = index.url.rsplit(":", 1)[1]
+    r = outstack("mip-index", "serve", "--port", port)
+    one_line_error(r, f"cannot serve the mip index on 127.0.0.1:{port}: Address already in use")
+
+
 def test_mip_index_ls_lists_the_snapshots_packages():
     r = outstack("mip-index", "ls")
     assert r.returncode == 0, r.stderr

@@ -99,7 +99,7 @@ def _micropython_tools() -> Path:
     if (whole / ".unpacked").exists():  # the firmware builder's copy
         (inner,) = [p for p in whole.iterdir() if p.is_dir()]
         return inner
-    return _extract_tools(tarball, BUILD / "src" / (tarball.name.removesuffix(".tar.gz") + "-tools"))
+    return _extract_tools(tarball, whole.with_name(whole.name + "-tools"))
 
 
 def _extract_tools(tarball: Path, dest: Path) -> Path:

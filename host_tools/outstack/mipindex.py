@@ -158,6 +158,9 @@ def _identity(lib: Path, tools: Path, exe: str) -> str:
     return h.hexdigest()[:16]
 
 
+_built: dict = {}  # (snapshot, tools, mpy-cross, cache) -> index folder, for this process
+
+
 @contextmanager
 def _locked():
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -171,9 +174,13 @@ def build(log=None) -> Path:
     lib = snapshot()
     tools = _micropython_tools()
     exe = mpy_cross()
+    seen = (lib, tools, exe, CACHE)
+    if seen in _built and (_built[seen] / "index.json").is_file():
+        return _built[seen]  # known in this process: no hashing, no mpy-cross --version again
     called = name(lib)
     out = CACHE / f"{called}-{_identity(lib, tools, exe)}"
     if (out / "index.json").is_file():
+        _built[seen] = out
         return out
     with _locked():
         if (out / "index.json").is_file():
@@ -186,6 +193,7 @@ def build(log=None) -> Path:
             log(f"building the mip index of {called} in {out} (micropython-lib's "
                 f"tools/build.py)")
         _run_build(lib, tools, exe, out)
+    _built[seen] = out
     return out
 
 

@@ -199,11 +199,17 @@ def _deploy_args(p):
     add_project(p)
 
 
+def _tcp_port(text):
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0-65535)")
+    return int(text)
+
+
 def _mip_index_args(p):
     p.add_argument("action", choices=["serve", "build", "ls"], nargs="?", default="serve",
                    help="serve (default): build if needed and serve on 127.0.0.1 until Ctrl-C; "
                         "build: build and print its folder; ls: its packages and versions")
-    p.add_argument("--port", type=int, default=0,
+    p.add_argument("--port", type=_tcp_port, default=0,
                    help="TCP port to serve on (default: a free one, printed)")
 
 

@@ -6,6 +6,7 @@ virtual board. No network: everything comes from the local snapshot."""
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import urllib.request
@@ -15,6 +16,7 @@ import pytest
 from tests.conftest import BIN, DEMO, mpremote, one_line_error, outstack
 from outstack import cli, image, mipindex, mlib
 from outstack.commands.deploy import stage
+from outstack.paths import ROOT
 
 pytestmark = pytest.mark.skipif(mipindex.missing() is not None,
                                 reason=f"no mip index here: {mipindex.missing()}")
@@ -118,6 +120,9 @@ def test_mip_index_serve_is_an_index_mpremote_installs_from(make_board, tmp_path
                 url = line.split(" at ")[-1].strip()
                 break
         assert url and url.startswith("http://127.0.0.1:"), proc.stderr.read()
+        said = re.compile(r"serving the mip index of micropython-lib-\w+ \(\d+ packages\) at ")
+        assert said.match(line)
+        assert said.search((ROOT / "README.md").read_text())  # the README shows it as it is
         vb = make_board(firmware=bare_firmware(tmp_path))
         mpremote(vb.usb_port, "mip", "install", "--index", url, "aiorepl", timeout=300)
         assert board_says(vb.usb_port, "import aiorepl; print(aiorepl.__version__)") == "0.2.4"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .. import boards, connect
 from ..errors import CliError
-from ..mipindex import no_proxy_env
+from ..mipindex import HOW_TO_GET as SNAPSHOT_HOW_TO, no_proxy_env
 from ..paths import BUILD, tool
 from ..project import find, shown
 from ..transport import open_port, raw_eval, restart
@@ -286,14 +286,8 @@ def _mip_error(port: str, left: list[str], said: str, listed: Path,
             f"with internet: `mpremote connect {port} mip install {' '.join(left)}` (--target "
             f"/lib picks the folder), then deploy again with --no-mip; or give a local index "
             f"(--index URL, `outstack mip-index serve` makes one from a micropython-lib "
-            f"snapshot: {mipindex_hint()}); or freeze them into the firmware (manifest.py "
+            f"snapshot: {SNAPSHOT_HOW_TO}); or freeze them into the firmware (manifest.py "
             f"requires everything in {_shown(listed)})")
-
-
-def mipindex_hint() -> str:
-    from ..mipindex import HOW_TO_GET
-
-    return HOW_TO_GET
 
 
 def copy(port: str, staged, installed=(), clean=False) -> "CopyReport":

@@ -89,6 +89,12 @@ def _replay(args):
     return run(args)
 
 
+def _mip_index(args):
+    from .commands.mipindex import run
+
+    return run(args)
+
+
 def _positive(kind):
     def parse(text):
         try:
@@ -204,10 +210,28 @@ def _deploy_args(p):
     p.add_argument("--source", action="store_true", help="copy .py sources instead of .mpy")
     p.add_argument("--config", help="device config file to install as /config.json")
     p.add_argument("--no-mip", action="store_true", help="skip micropython-lib packages")
+    p.add_argument("--index", metavar="URL",
+                   help="mip package index to install firmware/requirements.txt from (default: "
+                        "the public one; out of reach, the local micropython-lib snapshot's, "
+                        "see `outstack mip-index`)")
     p.add_argument("--clean", action="store_true",
                    help="also remove data files that are not the project's (the crash log "
                         "and OTA state stay)")
     add_project(p)
+
+
+def _tcp_port(text):
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0-65535)")
+    return int(text)
+
+
+def _mip_index_args(p):
+    p.add_argument("action", choices=["serve", "build", "ls"], nargs="?", default="serve",
+                   help="serve (default): build if needed and serve on 127.0.0.1 until Ctrl-C; "
+                        "build: build and print its folder; ls: its packages and versions")
+    p.add_argument("--port", type=_tcp_port, default=0,
+                   help="TCP port to serve on (default: a free one, printed)")
 
 
 def _new_args(p):
@@ -236,6 +260,9 @@ COMMANDS = {
     "top": (_top, _top_args, "a live table of a running board's servers"),
     "replay": (_replay, _replay_args, "reproduce a recorded server crash on a virtual board"),
     "ota": (_ota, _ota_args, "signed per-module updates: keygen, pack, sign, key-rotate, show"),
+    "mip-index": (_mip_index, _mip_index_args,
+                  "a mip package index of the local micropython-lib snapshot, served on "
+                  "127.0.0.1 for `mpremote mip install --index URL`"),
     "dev": (_dev, _dev_args, "watch the project's firmware; hot-swap each saved module, signed"),
 }
 

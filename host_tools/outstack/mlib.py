@@ -1,83 +1,47 @@
-"""micropython-lib packages for the virtual board's flash image. A real board gets them
-with `mpremote mip install NAME` at deploy; the virtual board is built offline from their
-PyPI releases (micropython-NAME, the sdist, checked against PyPI's SHA-256), unpacked once
-into build/mlib/. Without a network the image is built without them and the framework's
-own fallbacks run (outstack.minilog for logging); the builder says so once."""
+"""micropython-lib packages for the virtual board's flash image, taken from the mip index
+built from the local micropython-lib snapshot (mipindex.py): the same files `mpremote mip
+install` puts on a board, as sources (the image builder compiles them for the board). Without
+a snapshot the image is built without them and the framework's own fallbacks run
+(outstack.minilog for logging); the builder says so once, with how to get one."""
 
-import hashlib
-import io
-import json
 import sys
-import tarfile
-import urllib.request
-from pathlib import Path
 
-from .paths import BUILD
+from . import mipindex
+from .errors import CliError
 
-CACHE = BUILD / "mlib"
 _warned = set()
 
 
+def index(quiet: bool = False):
+    """The built index's folder, or None (said once) when there is no snapshot to build it."""
+    try:
+        return mipindex.build(log=None if quiet else _say)
+    except CliError as e:
+        if not quiet and "index" not in _warned:
+            _warned.add("index")
+            print(f"outstack: micropython-lib packages are not put on the image ({e}); the "
+                  f"framework's fallbacks stand in (outstack.minilog for logging)",
+                  file=sys.stderr)
+        return None
+
+
+def _say(text: str) -> None:
+    print(f"[outstack] {text}", file=sys.stderr)
+
+
 def release(name: str) -> str:
-    """Which PyPI release of `name` is in the cache ("micropython-NAME VERSION")."""
-    mark = CACHE / name.partition("@")[0] / ".complete"
-    return " ".join(mark.read_text().split()[:2]) if mark.exists() else "none"
+    """Which version of `name` the snapshot's index holds ("logging 0.6.2"), or "none"."""
+    root = index(quiet=True)
+    have = mipindex.packages(root) if root else {}
+    pkg = name.partition("@")[0]
+    return f"{pkg} {have[pkg]} ({root.name.rsplit('-', 1)[0]})" if pkg in have else "none"
 
 
 def files(names: list[str], quiet: bool = False) -> list[tuple[str, str]]:
-    """(host file, board path) pairs for the packages `names` (NAME or NAME@VERSION)."""
-    out = []
-    for req in names:
-        name, _, version = req.partition("@")
-        where = CACHE / name
-        if not (where / ".complete").exists():
-            try:
-                _fetch(name, version, where)
-            except Exception as e:  # offline or not on PyPI: the fallback runs instead
-                if not quiet and name not in _warned:
-                    _warned.add(name)
-                    print(f"outstack: micropython-lib package {name!r} not put on the image "
-                          f"({e}); the framework's fallback stands in", file=sys.stderr)
-                continue
-        for path in sorted(where.rglob("*.py")):
-            out.append((str(path), "/lib/" + path.relative_to(where).as_posix()))
-    return out
-
-
-def _fetch(name: str, version: str, where: Path) -> None:
-    dist = f"micropython-{name}"
-    # A fresh opener each time: it reads the proxy settings now (urlopen's shared one keeps
-    # whatever they were at the first call in this process).
-    web = urllib.request.build_opener()
-    with web.open(f"https://pypi.org/pypi/{dist}/json", timeout=20) as r:
-        meta = json.load(r)
-    version = version or meta["info"]["version"]
-    sdists = [f for f in meta["releases"].get(version, []) if f["packagetype"] == "sdist"]
-    if not sdists:
-        raise RuntimeError(f"{dist} {version} has no source release on PyPI")
-    f = sdists[0]
-    with web.open(f["url"], timeout=60) as r:
-        data = r.read()
-    if hashlib.sha256(data).hexdigest() != f["digests"]["sha256"]:
-        raise RuntimeError(f"{f['filename']} does not match PyPI's SHA-256")
-    tmp = where.with_name(where.name + ".new")
-    if tmp.exists():
-        import shutil
-
-        shutil.rmtree(tmp)
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        for m in tar.getmembers():
-            parts = Path(m.name).parts[1:]  # below the sdist's top folder
-            top = parts[0] if parts else ""
-            if m.isfile() and m.name.endswith(".py") and (top == name or top == name + ".py"):
-                target = tmp.joinpath(*parts)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(tar.extractfile(m).read())
-    if not tmp.exists():
-        raise RuntimeError(f"{f['filename']} holds no {name!r} package")
-    (tmp / ".complete").write_text(f"{dist} {version} {f['digests']['sha256']}\n")
-    if where.exists():
-        import shutil
-
-        shutil.rmtree(where)
-    tmp.rename(where)
+    """(host file, board path) pairs for the packages `names` (NAME or NAME@VERSION) and
+    their dependencies; [] when there is no snapshot. A name micropython-lib does not have
+    raises CliError."""
+    if not names:
+        return []
+    root = index(quiet)
+    return mipindex.files(root, names) if root else []

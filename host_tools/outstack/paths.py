@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BOARDS = ROOT / "boards"
 ROM = BOARDS / "unix" / "rom"
 LIB = ROOT / "lib"
-BUILD = ROOT / "build"  # the framework's own cache (micropython-lib releases)
+BUILD = ROOT / "build"  # the framework's own cache (the mip index, firmware, sources)
 
 
 def tool(name: str) -> str:

@@ -22,13 +22,11 @@ class RingHandler(logging.Handler):
         self.n = 0
 
     def emit(self, record):
-        msg = record.msg
-        if record.args:
-            try:
-                msg = msg % record.args
-            except Exception:  # a bad format string must not kill the handler
-                msg = "%s %r" % (msg, record.args)
-        self.rec[self.n % self.size] = (ticks_ms(), record.levelno, str(msg))
+        # micropython-lib's Logger formats the message before the handlers see it (record
+        # .message) and reuses one record: only the text and the level are kept.
+        if record.levelno < self.level:
+            return
+        self.rec[self.n % self.size] = (ticks_ms(), record.levelno, str(record.message))
         self.n += 1
 
     def items(self):

@@ -1,16 +1,17 @@
 # The subset of micropython-lib's `logging` the framework uses, for boards where that
-# package is not installed: named loggers with levels and handlers. Nothing is printed
-# unless a handler prints it (outstack.log gives each server a ring handler).
+# package is not installed: named loggers with levels and handlers, and its record (the
+# logger formats LogRecord.message). Nothing is printed unless a handler prints it
+# (outstack.log gives each server a ring handler).
 DEBUG, INFO, WARNING, ERROR, CRITICAL = 10, 20, 30, 40, 50
 _loggers: dict = {}
 
 
 class LogRecord:
-    def __init__(self, name, level, msg, args):
+    # As micropython-lib's: the message comes formatted, and a logger reuses its one record.
+    def set(self, name, level, message):
         self.name = name
         self.levelno = level
-        self.msg = msg
-        self.args = args
+        self.message = message
 
 
 class Handler:
@@ -26,6 +27,7 @@ class Logger:
         self.name = name
         self.level = 0
         self.handlers = []
+        self.record = LogRecord()
 
     def setLevel(self, level):
         self.level = level
@@ -38,9 +40,11 @@ class Logger:
 
     def log(self, level, msg, *args):
         if self.isEnabledFor(level):
-            r = LogRecord(self.name, level, msg, args)
+            if args:
+                msg = msg % (args[0] if isinstance(args[0], dict) else args)
+            self.record.set(self.name, level, msg)
             for h in self.handlers:
-                h.emit(r)
+                h.emit(self.record)
 
     def debug(self, msg, *args):
         self.log(DEBUG, msg, *args)

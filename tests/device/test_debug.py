@@ -76,7 +76,7 @@ def test_the_fallback_logger_has_the_same_api():
 
     class H(minilog.Handler):
         def emit(self, r):
-            got.append((r.levelno, r.msg % r.args))
+            got.append((r.levelno, r.message))  # formatted by the logger, as micropython-lib's
 
     lg.addHandler(H())
     lg.info("hidden %d", 1)  # default level WARNING, as in CPython and micropython-lib

@@ -11,7 +11,7 @@ import pytest
 import serial
 
 from tests.conftest import mpremote, outstack
-from outstack import cli, mlib, project
+from outstack import cli, project
 from outstack.commands import deploy
 from outstack.errors import CliError
 from outstack.paths import LIB, ROOT
@@ -34,9 +34,8 @@ ON = ("--project", str(ROOT))  # the demo project, wherever the tests run from
 def deployed_files(config=None) -> int:
     from outstack.commands.image import files_for
 
-    # the firmware and the framework, and the micropython-lib packages it requires
-    return (len(files_for(DEMO, "unix", config, packages=False))
-            + len(mlib.files(deploy.requirements(DEMO.requirements))))
+    # the firmware and the framework (mip installs the micropython-lib packages it requires)
+    return len(files_for(DEMO, "unix", config, packages=False))
 
 
 def flash_digest(vb) -> str:
@@ -56,8 +55,9 @@ def test_deploy_compiles_copies_and_runs_main(make_board, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "copied  /lib/outstack/hal/__init__.mpy" in r.stdout
     assert "removed /lib/outstack/hal/__init__.py (not in the project)" in r.stdout
-    # no network here: the firmware's micropython-lib needs come from their PyPI releases
-    assert "logging copied from its PyPI release (micropython-logging" in r.stdout
+    # no network here: the firmware's micropython-lib needs come from the local snapshot's index
+    assert "the public index is out of reach: installing from the local micropython-lib-" \
+        in r.stdout, r.stdout
     n = deployed_files(str(cfg))
     assert re.search(rf"deployed project 'demo': {n} files, \d+ bytes \(\d+ copied, \d+ up to "
                      rf"date, \d+ removed, \d+ data files kept\) to unix", r.stdout)
@@ -160,7 +160,7 @@ def test_mip_without_network_names_the_packages(make_board, tmp_path, monkeypatc
         monkeypatch.setenv(name, "http://127.0.0.1:9")
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.setattr(mlib, "CACHE", tmp_path / "mlib")  # and no PyPI copy at hand
+    monkeypatch.setenv("MPY_LIB_DIR", str(tmp_path / "none"))  # and no micropython-lib snapshot
     assert cli.main(["deploy", "--port", vb.usb_port, "--board", "unix", "--project",
                      str(mine)]) == 1
     err = capsys.readouterr().err

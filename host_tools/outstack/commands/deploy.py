@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .. import boards, connect
 from ..errors import CliError
+from ..mipindex import HOW_TO_GET as SNAPSHOT_HOW_TO, no_proxy_env
 from ..paths import BUILD, tool
 from ..project import find, shown
 from ..transport import open_port, raw_eval, restart
@@ -80,8 +81,7 @@ def run(args):
     staged = stage(files, board, args.source, out=project.build / f"deploy-{board}")
     board_mpy = probe(port)
     check_mpy(staged, board_mpy, port)
-    extra, installed = install_packages(port, packages, project.requirements)
-    staged += stage(extra, board, args.source, out=project.build / f"deploy-{board}-packages")
+    installed = install_packages(port, packages, project.requirements, args.index)
     report = copy(port, staged, installed, args.clean)
     restart(port)
     size = sum(path.stat().st_size for path, _ in staged)
@@ -194,7 +194,7 @@ def mpremote(port: str, args: list[str], feed=print, timeout=None) -> str | None
     timeout = timeout or COPY_S
     proc = subprocess.Popen([tool("mpremote"), "connect", port, *args], text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**no_proxy_env(), "PYTHONUNBUFFERED": "1"})
     timer = threading.Timer(timeout, proc.kill)
     timer.start()
     lines: list[str] = []
@@ -222,49 +222,72 @@ def _check_reached(port: str, said: str) -> None:
                        f"raw REPL")
 
 
-def install_packages(port: str, names: list[str], listed: Path):
-    """mip-install each package on the board; where the board has no network, take the
-    package's PyPI release instead. (files to copy with the firmware, board paths mip wrote)."""
-    from .. import mlib
-
-    extra: list[tuple[str, str]] = []
+def install_packages(port: str, names: list[str], listed: Path, index: str | None = None):
+    """mip-install each package on the board (mpremote fetches on the host and writes to the
+    board), from `index` or else the public index; when that is out of reach, from the local
+    micropython-lib snapshot's index served on 127.0.0.1. The board paths mip wrote."""
     installed: list[str] = []
     missing = []
-    for name in names:
-        print(f"mip install {name}")
-        said = mpremote(port, ["mip", "install", name], feed=lambda line: _mip_line(line, installed),
-                        timeout=MIP_S)
-        if not said:
-            continue
-        if "Package not found" in said:
-            raise CliError(_mip_error(port, [name], said, listed))
-        got = mlib.files([name], quiet=True)
-        if got:
-            print(f"  the board has no network for mip: {name} copied from its PyPI release "
-                  f"({mlib.release(name)}) instead")
-            extra += got
-        else:
+    local = None
+    try:
+        for name in names:
+            said = _mip(port, name, index or (local and local.url), installed)
+            if said and not index and not local and "Package not found" not in said:
+                local = _local_index()  # the public index is out of reach: the local one
+                if local:
+                    print(f"  the public index is out of reach: installing from the local "
+                          f"{local.root.name.rsplit('-', 1)[0]} index at {local.url}")
+                    said = _mip(port, name, local.url, installed)
+            if not said:
+                continue
+            if index or local or "Package not found" in said:
+                raise CliError(_mip_error(port, [name], said, listed, index or local.url))
             missing.append((name, said))
+    finally:
+        if local:
+            local.close()
     if missing:
         raise CliError(_mip_error(port, [n for n, _ in missing], missing[0][1], listed))
-    return extra, installed
+    return installed
+
+
+def _mip(port: str, name: str, index: str | None, installed: list[str]) -> str | None:
+    print(f"mip install {name}" + (f" (index {index})" if index else ""))
+    where = ["--index", index] if index else []
+    return mpremote(port, ["mip", "install", *where, name], timeout=MIP_S,
+                    feed=lambda line: _mip_line(line, installed))
+
+
+def _local_index():
+    """The local snapshot's index, served until closed; None when there is no snapshot."""
+    from .. import mipindex, mlib
+
+    root = mlib.index(quiet=True)
+    return mipindex.serve(root) if root else None
 
 
 def _mip_line(line: str, installed: list[str]) -> None:
     # mpremote mip says "Installing: /lib/x.mpy" (or "Exists: ...") for each file it puts there
-    for head in ("Installing: ", "Exists: "):
+    for head, said in (("Installing: ", "installed"), ("Exists: ", "same     ")):
         if line.startswith(head):
             installed.append(line[len(head):].strip())
+            print(f"  {said} {installed[-1]}")
 
 
-def _mip_error(port: str, left: list[str], said: str, listed: Path) -> str:
+def _mip_error(port: str, left: list[str], said: str, listed: Path,
+               index: str | None = None) -> str:
     if "Package not found" in said:
         return f"micropython-lib has no package '{left[0]}' ({_shown(listed)}): {said}"
+    if index:
+        return (f"could not install micropython-lib package {left[0]} from {index} (mpremote: "
+                f"{said}); the firmware was not copied")
     return (f"could not install micropython-lib packages {', '.join(left)}: no network? "
             f"(mpremote: {said}); the firmware was not copied. Install them from a machine "
             f"with internet: `mpremote connect {port} mip install {' '.join(left)}` (--target "
-            f"/lib picks the folder), then deploy again with --no-mip; or freeze them into the "
-            f"firmware (manifest.py requires everything in {_shown(listed)})")
+            f"/lib picks the folder), then deploy again with --no-mip; or give a local index "
+            f"(--index URL, `outstack mip-index serve` makes one from a micropython-lib "
+            f"snapshot: {SNAPSHOT_HOW_TO}); or freeze them into the firmware (manifest.py "
+            f"requires everything in {_shown(listed)})")
 
 
 def copy(port: str, staged, installed=(), clean=False) -> "CopyReport":

@@ -11,8 +11,9 @@ import serial
 
 from outstack import mipindex
 
-pytestmark = pytest.mark.skipif(mipindex.missing() is not None,
-                                reason=f"no mip index here: {mipindex.missing()}")
+from tests.conftest import need
+
+need(mipindex.missing(), "micropython-lib mip index")
 
 MAIN = """from outstack.server import Server
 from outstack.system import System

@@ -13,13 +13,12 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import BIN, DEMO, mpremote, one_line_error, outstack
+from tests.conftest import BIN, DEMO, mpremote, need, one_line_error, outstack
 from outstack import cli, image, mipindex, mlib
 from outstack.commands.deploy import stage
 from outstack.paths import ROOT
 
-pytestmark = pytest.mark.skipif(mipindex.missing() is not None,
-                                reason=f"no mip index here: {mipindex.missing()}")
+need(mipindex.missing(), "micropython-lib mip index")
 
 BARE = "print('bare firmware')\n"  # no framework prompt on the USB REPL, no packages
 

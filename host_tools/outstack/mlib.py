@@ -1,5 +1,6 @@
 """micropython-lib packages for the virtual board's flash image. A real board gets them
-with `mpremote mip install NAME` at deploy; the virtual board is built offline from their
+with `mpremote mip install NAME` at deploy; the virtual board's come from the pinned
+micropython-lib snapshot in ../shared/vendor when it holds them, else from their
 PyPI releases (micropython-NAME, the sdist, checked against PyPI's SHA-256), unpacked once
 into build/mlib/. Without a network the image is built without them and the framework's
 own fallbacks run (outstack.minilog for logging); the builder says so once."""
@@ -32,7 +33,7 @@ def files(names: list[str], quiet: bool = False) -> list[tuple[str, str]]:
         where = CACHE / name
         if not (where / ".complete").exists():
             try:
-                _fetch(name, version, where)
+                _from_vendor(name, version, where) or _fetch(name, version, where)
             except Exception as e:  # offline or not on PyPI: the fallback runs instead
                 if not quiet and name not in _warned:
                     _warned.add(name)
@@ -81,3 +82,55 @@ def _fetch(name: str, version: str, where: Path) -> None:
 
         shutil.rmtree(where)
     tmp.rename(where)
+
+
+VENDOR_DIRS = ("micropython", "python-stdlib", "python-ecosys")
+
+
+def _from_vendor(name: str, version: str, where: Path) -> bool:
+    """Take `name` from the pinned micropython-lib snapshot (../shared/vendor), if there is
+    one and it holds that package (at `version`, when one is asked for); False otherwise."""
+    import re
+
+    from .firmware import _vendor_tarball
+
+    tarball = _vendor_tarball("micropython-lib")
+    if tarball is None:
+        return False
+    with tarfile.open(tarball) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        top = next(iter(members)).split("/")[0]
+        for d in VENDOR_DIRS:
+            base = f"{top}/{d}/{name}/"
+            if base + "manifest.py" in members:
+                break
+        else:
+            return False
+        manifest = tar.extractfile(members[base + "manifest.py"]).read().decode()
+        found = re.search(r'version\s*=\s*"([^"]+)"', manifest)
+        have = found[1] if found else "0"
+        if version and version != have:
+            return False
+        tmp = where.with_name(where.name + ".new")
+        if tmp.exists():
+            import shutil
+
+            shutil.rmtree(tmp)
+        for path, m in members.items():
+            rel = Path(path[len(base):]) if path.startswith(base) else None
+            if (rel is None or not m.isfile() or rel.suffix != ".py" or rel.name == "manifest.py"
+                    or rel.name.startswith(("example", "test_"))
+                    or {"examples", "tests", "test"} & set(rel.parts[:-1])):
+                continue
+            target = tmp / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(tar.extractfile(m).read())
+    if not tmp.exists():
+        return False
+    (tmp / ".complete").write_text(f"micropython-{name} {have} {tarball.name}\n")
+    if where.exists():
+        import shutil
+
+        shutil.rmtree(where)
+    tmp.rename(where)
+    return True

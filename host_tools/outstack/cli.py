@@ -77,6 +77,18 @@ def _console(args):
     return run(args)
 
 
+def _fleet(args):
+    from .commands.fleet import run
+
+    return run(args)
+
+
+def _fleet_args(p):
+    from .commands.fleet import add_arguments
+
+    add_arguments(p)
+
+
 def _top(args):
     from .commands.console import top
 
@@ -237,6 +249,7 @@ COMMANDS = {
     "replay": (_replay, _replay_args, "reproduce a recorded server crash on a virtual board"),
     "ota": (_ota, _ota_args, "signed per-module updates: keygen, pack, sign, key-rotate, show"),
     "dev": (_dev, _dev_args, "watch the project's firmware; hot-swap each saved module, signed"),
+    "fleet": (_fleet, _fleet_args, "boards on an MQTT broker: broker, sim N, ls"),
 }
 
 

@@ -84,6 +84,7 @@ def _fetch(name: str, version: str, where: Path) -> None:
     tmp.rename(where)
 
 
+VENDOR_DIR = BUILD.parent.parent / "shared" / "vendor"  # the pinned upstream snapshots
 VENDOR_DIRS = ("micropython", "python-stdlib", "python-ecosys")
 
 
@@ -92,11 +93,10 @@ def _from_vendor(name: str, version: str, where: Path) -> bool:
     one and it holds that package (at `version`, when one is asked for); False otherwise."""
     import re
 
-    from .firmware import _vendor_tarball
-
-    tarball = _vendor_tarball("micropython-lib")
-    if tarball is None:
+    found = sorted(VENDOR_DIR.glob("micropython-lib-*.tar.gz"))
+    if not found:
         return False
+    tarball = found[-1]
     with tarfile.open(tarball) as tar:
         members = {m.name: m for m in tar.getmembers()}
         top = next(iter(members)).split("/")[0]

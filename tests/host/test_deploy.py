@@ -161,6 +161,7 @@ def test_mip_without_network_names_the_packages(make_board, tmp_path, monkeypatc
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.setattr(mlib, "CACHE", tmp_path / "mlib")  # and no PyPI copy at hand
+    monkeypatch.setattr(mlib, "VENDOR_DIR", tmp_path / "no-vendor")  # nor a pinned one
     assert cli.main(["deploy", "--port", vb.usb_port, "--board", "unix", "--project",
                      str(mine)]) == 1
     err = capsys.readouterr().err

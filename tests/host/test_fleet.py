@@ -116,3 +116,32 @@ def test_malformed_messages_harm_neither_board_nor_host(make_board, broker, flee
     assert b.presence == "online"
     got = push.send(fleet, bid, package(tmp_path, "1.1.0", 1))  # still takes a good update
     assert got["ok"], got
+
+
+def test_fleet_cli_runs_boards_and_lists_them(broker, tmp_path):
+    import subprocess
+    import time
+
+    from tests.conftest import BIN, one_line_error
+
+    where = f"127.0.0.1:{broker.port}"
+    sim = subprocess.Popen([str(BIN / "outstack"), "fleet", "sim", "2", "--broker", where,
+                            "--period-ms", "1000", "--dir", str(tmp_path / "swarm")],
+                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.monotonic() + 180
+        while True:
+            out = outstack("fleet", "ls", "--broker", where)
+            assert out.returncode == 0, out.stderr
+            ours = [ln for ln in out.stdout.splitlines() if "online" in ln and "seq 0" in ln]
+            if any(ln.split()[0] == "2" for ln in ours) or time.monotonic() > end:
+                break
+            time.sleep(1)
+        assert any(ln.split()[0] == "2" for ln in ours), out.stdout
+    finally:
+        sim.terminate()
+        sim.wait(60)
+    assert "2 virtual boards on " + where in sim.stdout.read()
+    one_line_error(outstack("fleet", "ls", "--broker", "nonsense"), "HOST:PORT")
+    one_line_error(outstack("fleet", "ls", "--broker", "127.0.0.1:1"), "no MQTT broker")
+    one_line_error(outstack("fleet", "sim", "0"), "at least 1")

@@ -33,7 +33,8 @@ def files(names: list[str], quiet: bool = False) -> list[tuple[str, str]]:
         where = CACHE / name
         if not (where / ".complete").exists():
             try:
-                _from_vendor(name, version, where) or _fetch(name, version, where)
+                pinned = name in PINNED and _from_vendor(name, version, where)
+                pinned or _fetch(name, version, where)
             except Exception as e:  # offline or not on PyPI: the fallback runs instead
                 if not quiet and name not in _warned:
                     _warned.add(name)
@@ -86,6 +87,9 @@ def _fetch(name: str, version: str, where: Path) -> None:
 
 VENDOR_DIR = BUILD.parent.parent / "shared" / "vendor"  # the pinned upstream snapshots
 VENDOR_DIRS = ("micropython", "python-stdlib", "python-ecosys")
+# Taken from the pinned snapshot rather than PyPI. Only these for now: the snapshot's logging
+# (0.6.2) is newer than PyPI's (0.5.2), and tests/host/test_console.py fails with it.
+PINNED = {"umqtt.simple", "umqtt.robust"}
 
 
 def _from_vendor(name: str, version: str, where: Path) -> bool:

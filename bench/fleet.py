@@ -53,10 +53,11 @@ def main():
     ap.add_argument("--update", type=int, default=10, help="boards to send an update to")
     ap.add_argument("--seconds", type=float, default=30, help="heartbeat window")
     ap.add_argument("--period-ms", type=int, default=5000)
+    ap.add_argument("--soak", type=float, default=5.0, help="rollout soak per step, seconds")
     ap.add_argument("--short", action="store_true", help="3 boards, 1 update, 5 s (CI)")
     a = ap.parse_args()
     if a.short:
-        a.boards, a.update, a.seconds, a.period_ms = 3, 1, 5, 1000
+        a.boards, a.update, a.seconds, a.period_ms, a.soak = 3, 1, 5, 1000, 1.0
     if not (ROOT / "keys/ota-pub.json").exists():
         from outstack.ota import keys
 
@@ -65,8 +66,9 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix="outstack-fleet-bench-"))
     host_before = rss_kib(os.getpid())
     with Broker(folder=tmp / "broker") as broker, Fleet(broker.port) as fleet:
-        tpl = S.template(ROOT / "firmware", tmp, S.fleet_config(broker.port, [pub],
-                         period_ms=a.period_ms, base={"servers": {"sensor": {"period_ms": 1000}}}))
+        cfg = S.fleet_config(broker.port, [pub], period_ms=a.period_ms,
+                             base={"servers": {"sensor": {"period_ms": 1000}}})
+        tpl = S.template(ROOT / "firmware", tmp, cfg)
         t0 = time.monotonic()
         swarm = S.Swarm(a.boards, tmp, tpl).start()
         try:
@@ -85,6 +87,8 @@ def main():
             print(f"board heap free with the fleet server connected: {min(free)} .. {max(free)} "
                   f"bytes of {swarm.boards[0].heap}")
             update(fleet, a, tmp)
+            rollout(fleet, a, tmp)
+            board_ram(fleet, a, tmp, cfg)
         finally:
             swarm.stop()
 
@@ -122,6 +126,54 @@ def update(fleet, a, tmp):
         size = sum(fleet.boards[i].sent_bytes - before[i][1] for i in ids) / len(ids)
     print(f"update of {len(data)} bytes to {len(ids)} boards at once: {ok} installed in "
           f"{took:.1f} s; per board {sent:.0f} messages, {size:.0f} bytes sent to it")
+
+
+def rollout(fleet, a, tmp):
+    from outstack.fleet import rollout as RO
+    from outstack.fleet.store import Store
+
+    pkg = tmp / "release2.pkg"
+    pkg.write_bytes(package(tmp, 2))
+    store = Store(tmp / "fleet.db")
+    marks = [(time.monotonic(), "start")]
+    steps = [5.0, 25.0, 50.0, 100.0] if a.boards >= 20 else [100.0]
+    rid = RO.start(store, fleet, pkg, 1, steps, a.soak, "failed > 2% or crashed > 0")
+    eng = RO.Engine(store, fleet, rid, str(ROOT / "keys/ota-key.pem"),
+                    say=lambda t: marks.append((time.monotonic(), t)))
+    state = eng.run()
+    marks.append((time.monotonic(), state))
+    print(f"rollout to {a.boards} boards (canary 1, steps {','.join('%g' % s for s in steps)}, "
+          f"soak {a.soak:g} s): {state} in {marks[-1][0] - marks[0][0]:.1f} s")
+    for (t0, what), (t1, _) in zip(marks[1:], marks[2:]):
+        if "sending" in what:
+            print(f"  {what.split(': ')[0]}: {t1 - t0:.1f} s ({what.split('sending ')[1]}, "
+                  f"then its soak)")
+
+
+def board_ram(fleet, a, tmp, cfg):
+    # The fleet server's share of the board's heap: free heap (console `mem`, after a
+    # collect) on a board with it connected, and on the same image with it switched off.
+    import subprocess
+
+    from outstack.sim import VirtualBoard
+
+    off = json.loads(json.dumps(cfg))
+    off["servers"]["fleet"]["enabled"] = False
+    free = {}
+    for name, c in (("on", cfg), ("off", off)):
+        img = S.template(ROOT / "firmware", tmp / f"ram-{name}", c)
+        with VirtualBoard(img).start() as vb:
+            vb.wait_for("booted")
+            time.sleep(3)  # joined and connected (fleet on), servers settled
+            out = subprocess.run([str(Path(sys.executable).parent / "outstack"), "console",
+                                  "--port", vb.uart_port, "--via", "link", "--json", "mem"],
+                                 capture_output=True, text=True, timeout=120, cwd=ROOT)
+            free[name] = json.loads(out.stdout)["free"] if out.returncode == 0 else None
+    if None in free.values():
+        print(f"board heap: console did not answer ({free})")
+        return
+    print(f"board heap held by the fleet server (connected, umqtt loaded): "
+          f"{free['off'] - free['on']} bytes ({free['on']} free with it, {free['off']} without)")
 
 
 if __name__ == "__main__":

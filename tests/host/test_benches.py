@@ -66,3 +66,4 @@ def test_fleet_bench_runs():
         need(INSTALL, "MQTT broker (mosquitto)")
     out = _run("bench/fleet.py", "--short")
     assert "all online" in out and "per board per minute" in out and "installed in" in out, out
+    assert "rollout to 3 boards" in out and "held by the fleet server" in out, out

@@ -145,3 +145,16 @@ def test_fleet_cli_runs_boards_and_lists_them(broker, tmp_path):
     one_line_error(outstack("fleet", "ls", "--broker", "nonsense"), "HOST:PORT")
     one_line_error(outstack("fleet", "ls", "--broker", "127.0.0.1:1"), "no MQTT broker")
     one_line_error(outstack("fleet", "sim", "0"), "at least 1")
+
+
+def test_forged_reports_do_not_crash_the_host_tools(broker, fleet):
+    last = {"state": b'{"state": 7}', "hb": b'{"versions": [1], "crashes": "x", "reset": 5, '
+            b'"seq": {}}', "result": b'{"ok": "yes", "said": 7, "sha": []}', "ack": b'{"have": "x"}'}
+    for leaf, body in last.items():
+        for junk in (b"[]", b"\xff\xfe", b"{", body):  # the last one stays (retained)
+            fleet.client.publish(f"outstack/forged/{leaf}", junk, retain=True)
+    fleet.wait(lambda: "forged" in fleet.boards and fleet.boards["forged"].hb, 30, "forgeries")
+    out = outstack("fleet", "ls", "--broker", f"127.0.0.1:{broker.port}")
+    assert out.returncode == 0 and "unknown" in out.stdout, out.stdout + out.stderr
+    for leaf in ("state", "hb", "result", "ack"):
+        fleet.client.publish(f"outstack/forged/{leaf}", b"", retain=True)  # clear them

@@ -21,7 +21,8 @@ def matrix(fleet) -> list[str]:
 def version(b) -> str:
     hb = b.hb or {}
     seq = hb.get("seq", b.state.get("seq", "?"))
-    mods = hb.get("versions") or {}
+    mods = hb.get("versions")
+    mods = mods if isinstance(mods, dict) else {}
     named = ",".join(f"{m}={v}" for m, v in sorted(mods.items()) if isinstance(v, str))
     return f"seq {seq}" + (f" ({named})" if named else " (as deployed)")
 
@@ -30,11 +31,7 @@ def health(b) -> str:
     hb = b.hb or {}
     if not hb:
         return "no heartbeat"
-    said = []
-    if hb.get("crashes"):
-        said.append(f"{hb['crashes']} crashes")
-    if hb.get("restarts"):
-        said.append(f"{hb['restarts']} restarts")
-    if hb.get("reset") not in (None, "PWRON", "SOFT"):
+    said = [f"{hb[k]} {k}" for k in ("crashes", "restarts") if isinstance(hb.get(k), int) and hb[k]]
+    if isinstance(hb.get("reset"), str) and hb["reset"] not in ("PWRON", "SOFT"):
         said.append(f"reset {hb['reset']}")
     return ", ".join(said) or "healthy"

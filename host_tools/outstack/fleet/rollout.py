@@ -171,7 +171,8 @@ class Engine:
                 self.store.target(self.rid, t["board"], base=json.dumps(now))
                 continue
             base = json.loads(t["base"])
-            worse = [k for k in now if isinstance(now[k], int) and now[k] > base.get(k, 0)]
+            worse = [k for k in now if isinstance(now[k], int) and isinstance(base.get(k), int)
+                     and now[k] > base[k]]
             if worse:
                 self.store.target(self.rid, t["board"], state="crashed", detail="%s went up" %
                                   ", ".join(f"{k} {base[k]} -> {now[k]}" for k in worse))

@@ -31,7 +31,8 @@ class Board:
 
     @property
     def presence(self) -> str:
-        return self.state.get("state", "unknown")
+        said = self.state.get("state")
+        return said if said in ("online", "lost", "offline") else "unknown"
 
 
 class Fleet:

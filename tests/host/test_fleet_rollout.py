@@ -32,10 +32,10 @@ def swarm(tmp_path_factory):
     with Broker(folder=folder / "broker") as broker, Fleet(broker.port) as fleet:
         cfg = S.fleet_config(broker.port, [pub], period_ms=500, health_ms=1000,
                              base={"servers": {"sensor": {"period_ms": 200}}})
-        with S.Swarm(BOARDS, folder, S.template(DEMO, folder, cfg)):
+        with S.Swarm(BOARDS, folder, S.template(DEMO, folder, cfg)) as boards:
             fleet.wait(lambda: sum(b.online for b in fleet.boards.values()) == BOARDS, 300,
                        "every board online")
-            yield broker, fleet, folder
+            yield broker, fleet, folder, boards
 
 
 def package(tmp_path, version, seq, extra=""):
@@ -49,7 +49,7 @@ def package(tmp_path, version, seq, extra=""):
 
 
 def fleet_cmd(swarm, *args, timeout=600):
-    broker, _, folder = swarm
+    broker, _, folder, _ = swarm
     return outstack("fleet", *args, "--db", str(folder / "fleet.db"),
                     *(["--broker", f"127.0.0.1:{broker.port}", "--key", KEY]
                       if args[0] not in ("status", "halt") else []), timeout=timeout)
@@ -77,7 +77,7 @@ Sensor.handle_cast = _late
 
 
 def test_a_good_release_goes_out_step_by_step(swarm, tmp_path):
-    _, fleet, _ = swarm
+    _, fleet, _, _ = swarm
     r = fleet_cmd(swarm, "rollout", package(tmp_path, "1.1.0", 1), "--canary", "1",
                   "--steps", "50,100", "--soak", "2", "--halt-on", "failed > 0 or crashed > 0")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -93,7 +93,7 @@ def test_a_good_release_goes_out_step_by_step(swarm, tmp_path):
 
 
 def test_a_release_that_fails_halts_at_the_canary(swarm, tmp_path):
-    _, fleet, _ = swarm
+    _, fleet, _, _ = swarm
     r = fleet_cmd(swarm, "rollout", package(tmp_path, "2.0.0", 2, CRASH_AT_START),
                   "--canary", "2", "--steps", "50,100", "--soak", "2",
                   "--halt-on", "failed > 2% or crashed > 0")
@@ -105,7 +105,7 @@ def test_a_release_that_fails_halts_at_the_canary(swarm, tmp_path):
 
 
 def test_a_crash_in_the_soak_halts_and_rolls_back(swarm, tmp_path):
-    _, fleet, _ = swarm
+    _, fleet, _, _ = swarm
     r = fleet_cmd(swarm, "rollout", package(tmp_path, "3.0.0", 3, CRASH_LATER),
                   "--canary", "2", "--steps", "100", "--soak", "8", "--halt-on", "crashed > 0")
     one_line_error(r, "rollout 3 halted and rolled back", "canary: crashed > 0")
@@ -118,7 +118,7 @@ def test_a_crash_in_the_soak_halts_and_rolls_back(swarm, tmp_path):
 
 
 def test_a_host_killed_mid_rollout_resumes_where_it_stopped(swarm, tmp_path):
-    broker, fleet, folder = swarm
+    broker, fleet, folder, _ = swarm
     pkg = package(tmp_path, "5.0.0", 5)
     proc = subprocess.Popen([str(BIN / "outstack"), "fleet", "rollout", pkg, "--canary", "1",
                              "--steps", "100", "--soak", "6", "--db", str(folder / "fleet.db"),
@@ -141,3 +141,23 @@ def test_a_host_killed_mid_rollout_resumes_where_it_stopped(swarm, tmp_path):
     one_line_error(fleet_cmd(swarm, "halt", "4"), "not running")
     one_line_error(fleet_cmd(swarm, "rollout", pkg, "--halt-on", "broken > x"), "halt rule")
     one_line_error(fleet_cmd(swarm, "rollout", pkg, "--steps", "50,20"), "--steps")
+
+
+def test_an_offline_board_is_skipped_and_reported(swarm, tmp_path):
+    _, fleet, _, boards = swarm
+    away = boards.boards[0]
+    bid = next(i for i, b in fleet.boards.items() if f"as outstack/{i}" in
+               away.output.decode(errors="replace"))
+    away.cut_power()
+    fleet.wait(lambda: fleet.boards[bid].presence == "lost", 120, "the board's will")
+    try:
+        r = fleet_cmd(swarm, "rollout", package(tmp_path, "6.0.0", 6), "--canary", "1",
+                      "--steps", "100", "--soak", "2")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "rollout 5: done, 1 boards skipped (offline)" in r.stdout, r.stdout
+        st = fleet_cmd(swarm, "status", "5")
+        assert "1 skipped" in st.stdout and f"{BOARDS - 1} healthy" in st.stdout, st.stdout
+    finally:
+        away.power_on()
+    fleet.wait(lambda: fleet.boards[bid].online, 120, "the board back online")
+    assert fleet.boards[bid].hb.get("seq") == 5  # it missed release 6; nothing else changed

@@ -35,10 +35,17 @@ TABLE = {
         "config": {"ssid": "", "key": "", "host": "127.0.0.1", "port": 9000, "backlog": 16,
                    "join_ms": 10000, "retry_ms": 2000},
     },
+    # The fleet (docs/FLEET.md): presence, heartbeat and signed updates over MQTT; off unless
+    # /config.json says "enabled": true (with the Wi-Fi, the broker and the trusted keys).
+    "fleet": {
+        "factory": "outstack.fleet.service:FleetServer", "priority": 0, "rights": ("ota",),
+        "config": {"enabled": False, "ssid": "", "key": "", "host": "127.0.0.1", "port": 1883,
+                   "root": "outstack", "period_ms": 10000, "keys": [], "modules": ["app.*"]},
+    },
 }
 
 # What runs without a usable /config.json: everything but the uplink, which needs settings.
 DEFAULTS = {
     "servers": {"sensor": {}, "processing": {}, "storage": {}, "status": {}, "ota": {},
-                "uplink": {"enabled": False}},
+                "uplink": {"enabled": False}, "fleet": {"enabled": False}},
 }

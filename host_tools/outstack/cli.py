@@ -77,6 +77,18 @@ def _console(args):
     return run(args)
 
 
+def _fleet(args):
+    from .commands.fleet import run
+
+    return run(args)
+
+
+def _fleet_args(p):
+    from .commands.fleet import add_arguments
+
+    add_arguments(p)
+
+
 def _top(args):
     from .commands.console import top
 
@@ -264,6 +276,7 @@ COMMANDS = {
                   "a mip package index of the local micropython-lib snapshot, served on "
                   "127.0.0.1 for `mpremote mip install --index URL`"),
     "dev": (_dev, _dev_args, "watch the project's firmware; hot-swap each saved module, signed"),
+    "fleet": (_fleet, _fleet_args, "boards on an MQTT broker: broker, sim N, ls"),
 }
 
 

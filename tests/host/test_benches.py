@@ -54,3 +54,16 @@ def test_dev_bench_runs():
 def test_heap_bench_runs():
     out = _run("bench/heap.py", "--short")
     assert "free heap after boot on --board rp2040" in out and "outstack.ota.service" in out, out
+
+
+def test_fleet_bench_runs():
+    import shutil
+
+    if not (shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists()):
+        from tests.conftest import need
+        from outstack.fleet.broker import INSTALL
+
+        need(INSTALL, "MQTT broker (mosquitto)")
+    out = _run("bench/fleet.py", "--short")
+    assert "all online" in out and "per board per minute" in out and "installed in" in out, out
+    assert "rollout to 3 boards" in out and "held by the fleet server" in out, out

@@ -304,7 +304,9 @@ class VirtualBoard:
             self._boot("HARD", "friendly")
 
     def _uid(self):
-        return f"{abs(hash(str(self.image))):016x}"[:16]
+        import hashlib  # the same image is the same board in every host process
+
+        return hashlib.sha256(str(self.image).encode()).hexdigest()[:16]
 
     def _on_dev_out(self):
         if self._proc is not None:

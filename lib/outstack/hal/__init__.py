@@ -43,6 +43,13 @@ def reset():
     machine.reset()
 
 
+def unique_id():
+    """The board's unique id in hex (the fleet names boards by it)."""
+    from binascii import hexlify
+
+    return hexlify(machine.unique_id()).decode()
+
+
 def soft_reset():
     machine.soft_reset()
 

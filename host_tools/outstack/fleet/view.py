@@ -1,0 +1,123 @@
+"""The fleet as the broker shows it: every board's retained state, heartbeat and last
+result, and the acks of transfers in progress. Anything malformed is counted and ignored."""
+
+import itertools
+import json
+import os
+import threading
+import time
+
+from ..errors import CliError
+
+ROOT = "outstack"
+LEAVES = ("state", "hb", "result", "ack")
+_ids = itertools.count()
+
+
+class Board:
+    def __init__(self, bid: str):
+        self.id = bid
+        self.state: dict = {}
+        self.hb: dict = {}
+        self.result: dict = {}
+        self.result_n = 0  # arrival number of `result` (0: none seen)
+        self.ack: dict = {}
+        self.ack_n = 0
+        self.sent_msgs = self.sent_bytes = self.got_msgs = self.got_bytes = 0
+
+    @property
+    def online(self) -> bool:
+        return self.state.get("state") == "online"
+
+    @property
+    def presence(self) -> str:
+        said = self.state.get("state")
+        return said if said in ("online", "lost", "offline") else "unknown"
+
+
+class Fleet:
+    """Connected to the broker at host:port, subscribed to every board under `root`."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1", root: str = ROOT):
+        import paho.mqtt.client as mqtt
+
+        self.host, self.port, self.root = host, port, root
+        self.boards: dict[str, Board] = {}
+        self.bad = 0  # messages that were not what a board sends
+        self.arrivals = 0
+        self.cond = threading.Condition()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                                  client_id=f"outstack-host-{os.getpid()}-{next(_ids)}")
+        self.client.on_message = self._on_message
+        self.client.on_connect = self._on_connect
+        self.client.max_queued_messages_set(0)
+
+    def connect(self, timeout: float = 10.0) -> "Fleet":
+        try:
+            self.client.connect(self.host, self.port, keepalive=30)
+        except OSError as e:
+            raise CliError(f"no MQTT broker at {self.host}:{self.port} ({e}): start one with "
+                           f"`outstack fleet broker`") from None
+        self.client.loop_start()
+        return self
+
+    def _on_connect(self, client, userdata, flags, reason, props=None):
+        client.subscribe([(f"{self.root}/+/{leaf}", 0) for leaf in LEAVES])
+
+    def _on_message(self, client, userdata, msg):
+        parts = msg.topic.split("/")
+        if len(parts) != 3 or parts[0] != self.root or parts[2] not in LEAVES:
+            self.bad += 1
+            return
+        try:
+            body = json.loads(msg.payload)
+            if not isinstance(body, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            self.bad += 1
+            return
+        with self.cond:
+            b = self.board(parts[1])
+            b.got_msgs += 1
+            b.got_bytes += len(msg.payload) + len(msg.topic)
+            self.arrivals += 1
+            setattr(b, parts[2], body)
+            if parts[2] in ("result", "ack"):
+                setattr(b, parts[2] + "_n", self.arrivals)
+            self.cond.notify_all()
+
+    def board(self, bid: str) -> Board:
+        if bid not in self.boards:
+            self.boards[bid] = Board(bid)
+        return self.boards[bid]
+
+    def publish(self, bid: str, leaf: str, payload: bytes) -> None:
+        topic = f"{self.root}/{bid}/{leaf}"
+        with self.cond:
+            b = self.board(bid)
+            b.sent_msgs += 1
+            b.sent_bytes += len(payload) + len(topic)
+        self.client.publish(topic, payload)
+
+    def wait(self, pred, timeout: float, what: str = "the fleet"):
+        """Wait until pred() is truthy (checked at each message); return it, or raise."""
+        end = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                got = pred()
+                if got:
+                    return got
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{what} did not happen within {timeout} s")
+                self.cond.wait(min(left, 0.5))
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+    def __enter__(self):
+        return self.connect()
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,160 @@
+"""The fleet server on virtual boards against a real mosquitto: birth, heartbeat and last
+will; signed updates in chunks through the OTA installer; replays, unsigned packages and
+malformed messages refused without harm (docs/FLEET.md)."""
+
+import json
+import shutil
+
+import pytest
+
+from outstack.fleet import push
+from outstack.fleet.broker import Broker, INSTALL
+from outstack.fleet.view import Fleet
+from outstack.paths import ROOT
+from tests.conftest import DEMO, need, outstack
+
+need(None if shutil.which("mosquitto") or __import__("os").path.exists("/usr/sbin/mosquitto")
+     else INSTALL, "MQTT broker (mosquitto)")
+
+QUIET = {name: {"enabled": False} for name in ("processing", "storage", "status", "uplink")}
+SENSOR = (DEMO / "app" / "sensor.py").read_text()
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    with Broker(folder=tmp_path_factory.mktemp("broker")) as b:
+        yield b
+
+
+@pytest.fixture
+def fleet(broker):
+    with Fleet(broker.port) as f:
+        yield f
+
+
+def fleet_config(broker, **fleet):
+    pub = json.loads((ROOT / "keys" / "ota-pub.json").read_text())
+    settings = {"enabled": True, "ssid": "outstack", "key": "outstack-key", "port": broker.port,
+                "period_ms": 500, "keys": [pub], "health_ms": 1000, **fleet}
+    return json.dumps({"servers": {**QUIET, "sensor": {"period_ms": 200}, "fleet": settings}})
+
+
+def online_board(make_board, broker, fleet, **settings):
+    vb = make_board(files={"/config.json": fleet_config(broker, **settings)})
+    bid = fleet.wait(lambda: _new_online(fleet, vb), 60, "a board's birth")
+    return vb, bid
+
+
+def _new_online(fleet, vb):
+    text = vb.output.decode(errors="replace")
+    for bid, b in fleet.boards.items():
+        if b.online and f"as outstack/{bid}" in text:
+            return bid
+    return None
+
+
+def package(tmp_path, version, seq, signed=True):
+    src = tmp_path / f"sensor-{version}.py"
+    src.write_text(f'__version__ = "{version}"\n' + SENSOR)
+    out = tmp_path / f"sensor-{version}-{seq}.pkg"
+    sign = ["--key", str(ROOT / "keys" / "ota-key.pem")] if signed else ["--unsigned"]
+    r = outstack("ota", "pack", f"{src}=app/sensor.py", *sign, "--board", "unix",
+                 "--seq", str(seq), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    return out.read_bytes()
+
+
+def test_board_announces_itself_beats_and_leaves_a_will(make_board, broker, fleet):
+    vb, bid = online_board(make_board, broker, fleet)
+    b = fleet.boards[bid]
+    assert b.state["boot"] >= 1 and b.state["fw"]
+    hb = fleet.wait(lambda: b.hb.get("n", 0) >= 3 and b.hb, 60, "three heartbeats")
+    assert hb["reset"] == "PWRON" and hb["free"] > 0 and hb["restarts"] == 0
+    assert {"versions", "up", "boot", "crashes", "seq", "running"} <= set(hb)
+    vb.cut_power()  # the broker sees the link die and publishes the will
+    fleet.wait(lambda: b.presence == "lost", 120, "the last will")
+
+
+def test_signed_updates_install_and_replays_and_unsigned_are_refused(make_board, broker, fleet,
+                                                                      tmp_path):
+    vb, bid = online_board(make_board, broker, fleet)
+    v11, v12 = package(tmp_path, "1.1.0", 1), package(tmp_path, "1.2.0", 2)
+    got = push.send(fleet, bid, v11)
+    assert got["ok"] and got["said"].startswith("installed update 1: sensor restarted"), got
+    b = fleet.boards[bid]
+    fleet.wait(lambda: b.hb.get("versions", {}).get("app.sensor") == "1.1.0", 60, "new version")
+    got = push.send(fleet, bid, v11)  # the same signed release again
+    assert not got["ok"] and "replay" in got["said"], got
+    got = push.send(fleet, bid, package(tmp_path, "9.9.9", 7, signed=False))
+    assert not got["ok"] and "not signed" in got["said"], got
+    got = push.send(fleet, bid, v12)
+    assert got["ok"] and got["said"].startswith("installed update 2"), got
+    got = push.send(fleet, bid, v11)  # an older signed release
+    assert not got["ok"] and "downgrade" in got["said"], got
+    fleet.wait(lambda: b.hb.get("versions", {}).get("app.sensor") == "1.2.0", 60, "1.2.0 kept")
+    assert b.hb["seq"] == 2
+
+
+def test_malformed_messages_harm_neither_board_nor_host(make_board, broker, fleet, tmp_path):
+    vb, bid = online_board(make_board, broker, fleet, max_packet=1024)
+    b = fleet.boards[bid]
+    junk = [b"", b"O", b"O{", b'O{"size": -1, "sha": "x"}', b'O{"size": 5, "sha": 7}',
+            b"C\x00\x00\x00\x00hello", b"C", b"A", b"Z" * 3000, bytes(range(256)) * 8,
+            b'O{"size": 99999999, "sha": "' + b"0" * 64 + b'"}', "ö".encode() * 50]
+    for leaf in ("ota", "state", "hb", "result", "ack", "ota/x", ""):
+        for j in junk:
+            fleet.client.publish(f"outstack/{bid}/{leaf}".rstrip("/"), j)
+    fleet.client.publish("outstack", b"\xff")
+    fleet.client.publish("outstack/x/y/z", b"{}")
+    # A transfer that lies: an offer whose bytes do not match its digest.
+    fleet.client.publish(f"outstack/{bid}/ota", b'O{"size": 4, "sha": "' + b"1" * 64 + b'"}')
+    fleet.client.publish(f"outstack/{bid}/ota", b"C\x00\x00\x00\x00abcd")
+    fleet.wait(lambda: "does not match" in (b.result.get("said") or ""), 60, "digest refusal")
+    n = b.hb.get("n", 0)
+    fleet.wait(lambda: b.hb.get("n", 0) > n + 2, 60, "heartbeats after the junk")
+    assert fleet.bad > 0 and b.hb["restarts"] == 0 and vb.state == "on"
+    assert b.presence == "online"
+    got = push.send(fleet, bid, package(tmp_path, "1.1.0", 1))  # still takes a good update
+    assert got["ok"], got
+
+
+def test_fleet_cli_runs_boards_and_lists_them(broker, tmp_path):
+    import subprocess
+    import time
+
+    from tests.conftest import BIN, one_line_error
+
+    where = f"127.0.0.1:{broker.port}"
+    sim = subprocess.Popen([str(BIN / "outstack"), "fleet", "sim", "2", "--broker", where,
+                            "--period-ms", "1000", "--dir", str(tmp_path / "swarm")],
+                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.monotonic() + 180
+        while True:
+            out = outstack("fleet", "ls", "--broker", where)
+            assert out.returncode == 0, out.stderr
+            ours = [ln for ln in out.stdout.splitlines() if "online" in ln and "seq 0" in ln]
+            if any(ln.split()[0] == "2" for ln in ours) or time.monotonic() > end:
+                break
+            time.sleep(1)
+        assert any(ln.split()[0] == "2" for ln in ours), out.stdout
+    finally:
+        sim.terminate()
+        sim.wait(60)
+    assert "2 virtual boards on " + where in sim.stdout.read()
+    one_line_error(outstack("fleet", "ls", "--broker", "nonsense"), "HOST:PORT")
+    one_line_error(outstack("fleet", "ls", "--broker", "127.0.0.1:1"), "no MQTT broker")
+    one_line_error(outstack("fleet", "sim", "0"), "at least 1")
+
+
+def test_forged_reports_do_not_crash_the_host_tools(broker, fleet):
+    last = {"state": b'{"state": 7}', "hb": b'{"versions": [1], "crashes": "x", "reset": 5, '
+            b'"seq": {}}', "result": b'{"ok": "yes", "said": 7, "sha": []}', "ack": b'{"have": "x"}'}
+    for leaf, body in last.items():
+        for junk in (b"[]", b"\xff\xfe", b"{", body):  # the last one stays (retained)
+            fleet.client.publish(f"outstack/forged/{leaf}", junk, retain=True)
+    fleet.wait(lambda: "forged" in fleet.boards and fleet.boards["forged"].hb, 30, "forgeries")
+    out = outstack("fleet", "ls", "--broker", f"127.0.0.1:{broker.port}")
+    assert out.returncode == 0 and "unknown" in out.stdout, out.stdout + out.stderr
+    for leaf in ("state", "hb", "result", "ack"):
+        fleet.client.publish(f"outstack/forged/{leaf}", b"", retain=True)  # clear them

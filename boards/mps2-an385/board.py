@@ -8,8 +8,15 @@ WDT_MAX_MS = 171798  # CMSDK watchdog: 32-bit down-counter at 25 MHz, 0xffffffff
 FLASH_BLOCK = 4096
 FLASH_BLOCKS = 352  # 1408 KiB filesystem, as on a 2 MiB Pico; kept in PSRAM at 0x21000000
 BACKUP_BYTES = 16
-BACKUP_KIND = "mps2_noinit"  # SSRAM2 at 0x20000040: QEMU keeps it over a reset, not a power cut
+BACKUP_KIND = "mps2_noinit"  # SSRAM2 at 0x20000020: QEMU keeps it over a reset, not a power cut
+NOINIT = 0x20000000  # board.c's words kept over a reset (board.h): fault, running server
 MPU = "armv7m"  # Cortex-M3 PMSAv7: 8 regions (QEMU reads MPU_TYPE 0x800)
+# Guards System.boot arms (outstack.hal.mpu.arm): a 32 B no-access region 4 KiB below the
+# 16 KiB C stack (0x3fc000..0x400000; MicroPython's stack check raises RuntimeError within
+# it, the guard catches C code that runs past it), and the OTA keys and commit pointer area
+# in SSRAM2, read-only outside `window.opened`.
+MPU_STACK = 0x003FB000
+MPU_OTA = (0x20000400, 0x400)
 RESET_CAUSES = ("PWRON", "HARD", "WDT", "SOFT", "DEEPSLEEP")
 TIMER_ID = -1  # machine.Timer id of a soft timer
 UART_IDS = (0,)  # UART0 is the REPL; the port has no machine.UART yet

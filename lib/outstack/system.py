@@ -21,6 +21,7 @@ class System:
         self.repl = repl  # a live prompt on the console beside the servers
         self.fairness = fairness or {}  # Kernel.fair() settings; config.json "fairness" wins
         self.guard = None
+        self.guards = None  # the MPU guards armed at boot (outstack.hal.mpu.Guards), if any
         self.check = None  # the BootCheck: safe mode, crash record, quarantine
         self.last_reset = None  # why the previous boot ended, if it crashed
         self.console = None  # outstack.debug.console.Console, made on the first command
@@ -46,8 +47,10 @@ class System:
             self.top = self._tree(cfg)
         self.config = cfg
         self._fair(cfg)
+        self._arm_mpu()
         self.top.on_escalate = self.escalate
         self.top.start(self.kernel)
+        self._name_servers()
         self.kernel.start()
         self._arm_guard(cfg)
         self._keep_errors()
@@ -55,6 +58,35 @@ class System:
         if any(p.spec.mem_limit for p in self.kernel.names.values()):
             asyncio.create_task(self._audit(cfg.get("audit_ms", 1000)))
         return self
+
+    def _arm_mpu(self):
+        # Cortex-M boards that name their guards (board.MPU_STACK, MPU_OTA): the MPU is on
+        # before any server starts; its right goes to specs granted "mpu" (the OTA commit path).
+        from outstack import hal
+
+        if getattr(hal.board, "MPU_OTA", None) is None:
+            return
+        from outstack.errors import NotPermitted
+        from outstack.hal import mpu
+
+        try:
+            self.guards = mpu.arm()
+        except NotPermitted:
+            return  # armed by an earlier System of this boot, which holds the right
+        except ValueError as e:  # ConfigError too: a board file the MPU cannot take
+            self._say("MPU guards not armed (%s): the software policy applies" % e)
+            return
+        if self.guards is not None:
+            self.kernel.rights["mpu"] = self.guards
+
+    def _name_servers(self):
+        # Boards that keep the running server's number over a reset (board.NOINIT): name them.
+        from outstack import hal
+
+        if getattr(hal.board, "NOINIT", None) is not None:
+            from outstack.hal import noinit
+
+            noinit.name_servers(self.kernel)
 
     def _fair(self, cfg):
         try:

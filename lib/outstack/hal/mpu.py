@@ -28,6 +28,10 @@ MAPS = {
                   "ccm": (0x10000000, 0x10000)},
 }
 MAPS["unix"] = MAPS["rp2040"]
+# The AN385 as QEMU has it: SSRAM1 holds code, data, heap and stack; SSRAM2 the noinit words;
+# PSRAM the flash (boards/mps2-an385/README.md).
+MAPS["cortex-m3"] = {"sram": (0x00000000, 0x400000), "sram2": (0x20000000, 0x400000),
+                     "flash": (0x21000000, 0x1000000)}
 
 # DSB SY; ISB SY (encoding T1 in both ARMs: 0xF3BF 0x8F4F, 0xF3BF 0x8F6F) after an MPU change.
 _SYNC = "@micropython.asm_thumb\ndef f():\n    data(2, 0xF3BF, 0x8F4F, 0xF3BF, 0x8F6F)\n"
@@ -177,7 +181,7 @@ class Window:
         self.mpu = mpu
         self.number = number
         self.base, self.size, self.srd = enc.cover(addr, size, mpu.arch)
-        _check_in_map(mpu, addr, size, ("sram", "ccm", "flash"))
+        _check_in_map(mpu, addr, size, ("sram", "ccm", "flash", "sram2"))
         self._right = None
         self._set(right, "ro")
 
@@ -205,6 +209,37 @@ def guard_stack(mpu, right, bottom, number=STACK_REGION):
     execute-never guard: an overflow faults (HardFault on ARMv6-M, MemManage on ARMv7-M)
     instead of overwriting what lies below. Returns the new lowest usable stack address."""
     base, size = enc.stack_guard(bottom, mpu.arch)
-    _check_in_map(mpu, base, size, ("sram", "ccm"))
+    _check_in_map(mpu, base, size, ("sram", "ccm", "sram2"))
     mpu.set_region(right, number, base, size, "none", True, 0, "normal_wb")
     return base + size
+
+
+class Guards:
+    """What arm() set up at boot: the Mpu, its right, the OTA Window and the lowest usable
+    stack address. System keeps it as the "mpu" right: only specs granted it reach it."""
+
+    def __init__(self, mpu, right, window, stack_low):
+        self.mpu = mpu
+        self.right = right
+        self.window = window
+        self.stack_low = stack_low
+
+    def opened(self):
+        """`with guards.opened():` the OTA keys and commit pointer are writable inside."""
+        return self.window.opened(self.right)
+
+
+def arm():
+    """Program the board's guards and turn the MPU on: a no-access stack guard at
+    board.MPU_STACK and the OTA area board.MPU_OTA = (address, bytes) read-only. Once per
+    boot (it issues the right); None where the board names no guards or has no MPU we drive."""
+    stack = getattr(board, "MPU_STACK", None)
+    ota = getattr(board, "MPU_OTA", None)
+    if not available() or stack is None or ota is None:
+        return None
+    m = Mpu()
+    right = issue_right()
+    low = guard_stack(m, right, stack)
+    w = Window(m, right, ota[0], ota[1])
+    m.enable(right)
+    return Guards(m, right, w, low)

@@ -1,0 +1,174 @@
+"""The hardware guards on emulated silicon (mps2-an385: a Cortex-M3 under QEMU, its PMSAv7 MPU
+and CMSDK watchdog), driven as in the field: a server that writes the OTA keys and commit
+pointer area gets a real MemManage fault, a server whose handler hangs gets a real watchdog
+reset; the board records what happened (kind, address, server), comes back, and after three
+crash-resets boots in safe mode with the culprit quarantined; `outstack crashlog` reads it.
+
+Skipped, with the reason, where the ARM toolchain, qemu-system-arm or a MicroPython source tree
+is missing (as tests/host/test_qemu.py)."""
+
+import json
+import time
+
+import pytest
+
+from outstack import boards, firmware, image
+from outstack.sim.qemu import QemuBoard, qemu_binary
+
+from tests.conftest import outstack, typed
+
+BOARD = "mps2-an385"
+_why = firmware.missing() or (None if qemu_binary() else
+                              "qemu-system-arm is not installed: apt-get install qemu-system-arm")
+if _why:
+    pytest.skip(f"no QEMU board here: {_why}", allow_module_level=True)
+
+OTA_AREA = boards.load(BOARD)["MPU_OTA"][0]
+
+COMMON = """
+import machine
+from outstack.system import System
+from outstack.server import Server
+
+class Essential(Server):
+    def init(self, config, state):
+        self.n = 0
+        self.every(20, "tick")
+
+    def handle_cast(self, msg, arg):
+        self.n += 1
+
+    def handle_call(self, msg, arg):
+        return self.n
+"""
+
+WILD = COMMON + """
+class Wild(Server):
+    def init(self, config, state):
+        self.after(200, "poke")
+
+    def handle_cast(self, msg, arg):
+        machine.mem32[%d] = 0x0BAD  # the OTA keys and commit pointer: read-only
+
+TABLE = {"ota": {"factory": Essential, "essential": True},
+         "wild": {"factory": Wild},
+         "debug": {"factory": Essential, "essential": True}}
+System(TABLE).run_forever()
+""" % OTA_AREA
+
+HANG = COMMON + """
+class Hang(Server):
+    def init(self, config, state):
+        self.after(300, "spin")
+
+    def handle_cast(self, msg, arg):
+        %s
+        while True:
+            pass
+
+TABLE = {"ota": {"factory": Essential, "essential": True},
+         "hang": {"factory": Hang},
+         "debug": {"factory": Essential, "essential": True}}
+System(TABLE).run_forever()
+"""
+CONFIG = json.dumps({"watchdog_ms": 1000, "safe_mode": {"crashes": 3, "window_ms": 600000}})
+
+
+@pytest.fixture(scope="module")
+def elf():
+    return firmware.build(BOARD)
+
+
+@pytest.fixture
+def boot(elf, tmp_path):
+    made = []
+
+    def start(main):
+        (tmp_path / "main.py").write_text(main)
+        (tmp_path / "config.json").write_text(CONFIG)
+        img = tmp_path / "flash.img"
+        image.build(img, BOARD, [(str(tmp_path / "main.py"), "/main.py"),
+                                 (str(tmp_path / "config.json"), "/config.json")])
+        qb = QemuBoard(img, BOARD, firmware=elf)
+        made.append(qb)
+        qb.start()
+        return qb
+
+    yield start
+    for qb in made:
+        qb.stop()
+
+
+def _text(qb, start=0):
+    return qb.output[start:].decode(errors="replace")
+
+
+def _wait_text(qb, needle, start=0, timeout=120.0):
+    end = time.monotonic() + timeout
+    while needle not in _text(qb, start):
+        assert time.monotonic() < end, f"no {needle!r} in:\n{_text(qb, start)[-3000:]}"
+        time.sleep(0.05)
+
+
+def _safe_mode_serves(qb, culprit):
+    """Safe mode after three crash-resets: the culprit quarantined, the essentials serving."""
+    _wait_text(qb, "SAFE MODE")
+    start = _text(qb).index("SAFE MODE")
+    _wait_text(qb, ">>> ", start)
+    assert f"quarantined: {culprit}" in _text(qb, start)
+    n1 = int(typed(qb, "await call('ota', 'n')", timeout=60))
+    n2 = int(typed(qb, "await call('ota', 'n')", timeout=60))
+    assert n2 > n1 and int(typed(qb, "await call('debug', 'n')", timeout=60)) > 0
+
+
+def _crashlog(qb):
+    log = outstack("crashlog", "--port", qb.usb_port)
+    assert log.returncode == 0, log.stderr
+    assert "after 4 crash-resets" not in _text(qb)  # the CLI's soft reboot is no crash-reset
+    return log.stdout
+
+
+def test_mpu_fault_in_a_server_is_recorded_with_its_address_and_server(boot):
+    qb = boot(WILD)
+    first = qb.wait_for("crash", timeout=120)
+    back = qb.wait_for("reset", qb.events.index(first))
+    print(f"MemManage fault to reset: {(back.t - first.t) * 1000:.1f} ms host time")
+    # The firmware's report: MemManage (exception 4), MMFAR the address, the server number.
+    fatal = _text(qb).split("FATAL: fault ", 1)[1].split("\r\n", 1)[0]
+    assert fatal.startswith("4 ") and f"mmfar={OTA_AREA:08x}" in fatal, fatal
+    assert int(fatal.split("cfsr=", 1)[1][:8], 16) & 0x82 == 0x82  # DACCVIOL, MMARVALID
+
+    _safe_mode_serves(qb, "wild")
+    assert len([e for e in qb.events if e.kind == "crash"]) == 3  # then no more
+    log = _crashlog(qb)
+    print(log)
+    assert "last crash: MemManage (reset cause HARD)" in log, log
+    assert "server       wild" in log and f"address      0x{OTA_AREA:08x}" in log, log
+    assert "access to 0x%08x" % OTA_AREA in log, log
+
+
+def _hung_handler_resets_by_watchdog(boot, masked):
+    qb = boot(HANG % ("machine.disable_irq()  # no soft IRQ can see it" if masked else "pass"))
+    bite = qb.wait_for("wdt-bite", timeout=120)
+    reset = qb.wait_for("wdt-reset", qb.events.index(bite))
+    print(f"watchdog NMI to reset: {(reset.t - bite.t) * 1000:.1f} ms host time")
+    _safe_mode_serves(qb, "hang")
+    log = _crashlog(qb)
+    print(log)
+    return log
+
+
+def test_hung_handler_ends_in_a_real_watchdog_reset_naming_the_server(boot):
+    # The guard's soft-IRQ timer sees the runaway first and writes the record; the CMSDK
+    # watchdog then resets the board, and the board's NMI handler saw the same server.
+    log = _hung_handler_resets_by_watchdog(boot, masked=False)
+    assert "last crash: runaway (reset cause WDT)" in log, log
+    assert "server       hang" in log and "message      spin" in log, log
+    assert "board saw    watchdog" in log, log
+
+
+def test_handler_hung_with_interrupts_off_is_named_by_the_board(boot):
+    # No soft IRQ runs: only the watchdog NMI and the running-server word name the culprit.
+    log = _hung_handler_resets_by_watchdog(boot, masked=True)
+    assert "last crash: watchdog (reset cause WDT)" in log, log
+    assert "server       hang" in log, log

@@ -132,8 +132,8 @@ class Mpu:
         enc.check_number(number, self.regions)
         state = machine.disable_irq()
         try:
-            self._mem[_RNR] = number
-            return self._mem[_RBAR], self._mem[_RASR]
+            self._mem[_RNR] = number  # mem32 reads signed on 32-bit ports: make them unsigned
+            return self._mem[_RBAR] & 0xFFFFFFFF, self._mem[_RASR] & 0xFFFFFFFF
         finally:
             machine.enable_irq(state)
 

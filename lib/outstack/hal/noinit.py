@@ -86,19 +86,19 @@ def take_fault():
     b = base()
     if b is None:
         return None
-    mem = machine.mem32
+    mem = machine.mem32  # reads signed on 32-bit ports: masked where a word can be that high
     kind = mem[b + _KIND]
     if not kind:
         return None
     mem[b + _KIND] = 0
-    cfsr = mem[b + _CFSR]
+    cfsr = mem[b + _CFSR] & 0xFFFFFFFF
     addr = None
     if kind == 4 and cfsr & _MMARVALID:
-        addr = mem[b + _MMFAR]
+        addr = mem[b + _MMFAR] & 0xFFFFFFFF
     elif kind == 5 and cfsr & _BFARVALID:
-        addr = mem[b + _BFAR]
+        addr = mem[b + _BFAR] & 0xFFFFFFFF
     name = KINDS.get(kind, "exception %d" % kind)
-    pc = "0x%08x" % mem[b + _PC]
+    pc = "0x%08x" % (mem[b + _PC] & 0xFFFFFFFF)
     msg = "%s at pc %s" % (name, pc) if addr is None else "%s: access to 0x%08x at pc %s" % (
         name, addr, pc)
     return {"kind": name, "msg": msg, "addr": None if addr is None else "0x%08x" % addr,

@@ -22,8 +22,10 @@ class RingHandler(logging.Handler):
         self.n = 0
 
     def emit(self, record):
-        msg = record.msg
-        if record.args:
+        msg = getattr(record, "msg", None)
+        if msg is None:  # micropython-lib's logging: the text is formatted already
+            msg = record.message
+        elif record.args:
             try:
                 msg = msg % record.args
             except Exception:  # a bad format string must not kill the handler

@@ -187,7 +187,8 @@ def _answer(qb, line, timeout=60.0):
         lines = _text(qb, start).split("\r\n")
         echo = [i for i, seen in enumerate(lines) if seen.endswith(line)]
         if echo:
-            after = [x for x in lines[echo[0] + 1 : -1] if not x.startswith("status: ")]
+            after = [x for x in lines[echo[0] + 1 : -1]
+                     if not x.lstrip("> ").startswith("status: ")]
             if after:
                 return after[0]
         assert time.monotonic() < end, f"no answer to {line!r}:\n{_text(qb, start)}"
@@ -213,5 +214,14 @@ def test_the_demo_runs_without_safe_mode_and_blinks_the_fpgaio_led(elf, tmp_path
         assert _answer(qb, "__import__('outstack.hal').hal.led(True) or " + led) == "1"
         assert _answer(qb, "__import__('outstack.hal').hal.led(False) or " + led) == "0"
         assert _answer(qb, "await call('sensor', 'stats')") == "(0, 0)"  # no ADC: no readings
+
+        # The OTA trust anchor in the MPU-guarded area: written only through the window.
+        ota = "__import__('outstack.ota.apply').ota.apply"
+        srv = "kernel.names['ota'].server"
+        assert _answer(qb, f"print({ota}.anchor({srv}))") == "None"  # nothing committed yet
+        assert _answer(qb, f"{ota}.anchor({srv}, 7) or {ota}.anchor({srv})") == "(7, [])"
+        assert _answer(qb, f"{ota}._floor({srv}, {{'seq': 3}})") == "7"  # a file turned back
+        ap = "system.guards.mpu.region(6)[1] >> 24 & 7"  # RASR.AP of the OTA region
+        assert _answer(qb, ap) == "6"  # read-only again after the write
     finally:
         qb.stop()

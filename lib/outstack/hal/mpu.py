@@ -218,15 +218,31 @@ class Guards:
     """What arm() set up at boot: the Mpu, its right, the OTA Window and the lowest usable
     stack address. System keeps it as the "mpu" right: only specs granted it reach it."""
 
-    def __init__(self, mpu, right, window, stack_low):
+    def __init__(self, mpu, right, window, stack_low, area):
         self.mpu = mpu
         self.right = right
         self.window = window
         self.stack_low = stack_low
+        self.addr, self.size = area
 
     def opened(self):
         """`with guards.opened():` the OTA keys and commit pointer are writable inside."""
         return self.window.opened(self.right)
+
+    def keep(self, data):
+        """The commit path's one write: `data` (bytes, with its length) into the guarded area."""
+        if len(data) + 4 > self.size:
+            raise ValueError("the OTA area holds %d bytes, not %d" % (self.size - 4, len(data)))
+        m8 = machine.mem8
+        with self.opened():
+            for i, b in enumerate(len(data).to_bytes(4, "little") + bytes(data)):
+                m8[self.addr + i] = b
+
+    def kept(self):
+        """What keep() last wrote (b"" since the power came on: SSRAM2 starts zeroed)."""
+        m8, a = machine.mem8, self.addr
+        n = m8[a] | m8[a + 1] << 8 | m8[a + 2] << 16 | m8[a + 3] << 24
+        return bytes(m8[a + 4 + i] for i in range(n)) if n <= self.size - 4 else b""
 
 
 def arm():
@@ -242,4 +258,4 @@ def arm():
     low = guard_stack(m, right, stack)
     w = Window(m, right, ota[0], ota[1])
     m.enable(right)
-    return Guards(m, right, w, low)
+    return Guards(m, right, w, low, ota)

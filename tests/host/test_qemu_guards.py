@@ -221,6 +221,9 @@ def test_the_demo_runs_without_safe_mode_and_blinks_the_fpgaio_led(elf, tmp_path
         assert _answer(qb, f"print({ota}.anchor({srv}))") == "None"  # nothing committed yet
         assert _answer(qb, f"{ota}.anchor({srv}, 7) or {ota}.anchor({srv})") == "(7, [])"
         assert _answer(qb, f"{ota}._floor({srv}, {{'seq': 3}})") == "7"  # a file turned back
+        # Armed at boot: the MPU on, the 32 B stack guard at 0x3fb000 (no access, XN).
+        assert _answer(qb, "print(system.guards.mpu.enabled(), hex(system.guards.stack_low), "
+                           "hex(system.guards.mpu.region(7)[1]))") == "True 0x3fb020 0x10030009"
         ap = "system.guards.mpu.region(6)[1] >> 24 & 7"  # RASR.AP of the OTA region
         assert _answer(qb, ap) == "6"  # read-only again after the write
     finally:

@@ -1,7 +1,7 @@
 """The hardware guards on emulated silicon (mps2-an385: a Cortex-M3 under QEMU, its PMSAv7 MPU
 and CMSDK watchdog), driven as in the field: a server that writes the OTA keys and commit
-pointer area gets a real MemManage fault, a server whose handler hangs gets a real watchdog
-reset; the board records what happened (kind, address, server), comes back, and after three
+pointer area or the stack guard gets a real MemManage fault, a server whose handler hangs
+gets a real watchdog reset; the board records what happened (kind, address, server), comes back, and after three
 crash-resets boots in safe mode with the culprit quarantined; `outstack crashlog` reads it.
 
 Skipped, with the reason, where the ARM toolchain, qemu-system-arm or a MicroPython source tree
@@ -23,7 +23,9 @@ _why = firmware.missing() or (None if qemu_binary() else
 if _why:
     pytest.skip(f"no QEMU board here: {_why}", allow_module_level=True)
 
-OTA_AREA = boards.load(BOARD)["MPU_OTA"][0]
+FACTS = boards.load(BOARD)
+OTA_AREA = FACTS["MPU_OTA"][0]
+STACK_GUARD = FACTS["MPU_STACK"]  # 32 B no access below the C stack
 
 COMMON = """
 import machine, time
@@ -49,13 +51,13 @@ class Wild(Server):
         self.after(200, "poke")
 
     def handle_cast(self, msg, arg):
-        machine.mem32[%d] = 0x0BAD  # the OTA keys and commit pointer: read-only
+        machine.mem32[%d] = 0x0BAD  # a guarded address
 
 TABLE = {"ota": {"factory": Essential, "essential": True},
          "wild": {"factory": Wild},
          "debug": {"factory": Essential, "essential": True}}
 System(TABLE).run_forever()
-""" % OTA_AREA
+"""
 
 HANG = COMMON + """
 class Hang(Server):
@@ -129,8 +131,9 @@ def _crashlog(qb):
     return log.stdout
 
 
-def test_mpu_fault_in_a_server_is_recorded_with_its_address_and_server(boot):
-    qb = boot(WILD)
+@pytest.mark.parametrize("addr", [OTA_AREA, STACK_GUARD], ids=["ota-area", "stack-guard"])
+def test_mpu_fault_in_a_server_is_recorded_with_its_address_and_server(boot, addr):
+    qb = boot(WILD % addr)
     first = qb.wait_for("crash", timeout=120)
     back = qb.wait_for("reset", qb.events.index(first))
     print(f"MemManage fault to reset: {(back.t - first.t) * 1000:.1f} ms host time")
@@ -139,7 +142,7 @@ def test_mpu_fault_in_a_server_is_recorded_with_its_address_and_server(boot):
     print(f"reset to main.py again: {took} ms virtual time")
     # The firmware's report: MemManage (exception 4), MMFAR the address, the server number.
     fatal = _text(qb).split("FATAL: fault ", 1)[1].split("\r\n", 1)[0]
-    assert fatal.startswith("4 ") and f"mmfar={OTA_AREA:08x}" in fatal, fatal
+    assert fatal.startswith("4 ") and f"mmfar={addr:08x}" in fatal, fatal
     assert int(fatal.split("cfsr=", 1)[1][:8], 16) & 0x82 == 0x82  # DACCVIOL, MMARVALID
 
     _safe_mode_serves(qb, "wild")
@@ -147,8 +150,8 @@ def test_mpu_fault_in_a_server_is_recorded_with_its_address_and_server(boot):
     log = _crashlog(qb)
     print(log)
     assert "last crash: MemManage (reset cause HARD)" in log, log
-    assert "server       wild" in log and f"address      0x{OTA_AREA:08x}" in log, log
-    assert "access to 0x%08x" % OTA_AREA in log, log
+    assert "server       wild" in log and f"address      0x{addr:08x}" in log, log
+    assert "access to 0x%08x" % addr in log, log
 
 
 def _hung_handler_resets_by_watchdog(boot, masked):

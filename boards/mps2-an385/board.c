@@ -74,6 +74,8 @@ static void read_reset_cause(void) {
         BOARD_NOINIT->magic = NOINIT_MAGIC;
     }
     BOARD_NOINIT->cause = BOARD_RESET_HARD;
+    BOARD_NOINIT->running = 0;  // no handler runs yet; fault_running keeps the last fault's
+    BOARD_NOINIT->vm_starts = 0;
 }
 
 // ---- faults and the watchdog ---------------------------------------------------------------
@@ -86,17 +88,19 @@ __attribute__((used, noreturn)) static void fault_report(uint32_t *frame, uint32
     BOARD_NOINIT->fault_cfsr = SCB_CFSR;
     BOARD_NOINIT->fault_mmfar = SCB_MMFAR;
     BOARD_NOINIT->fault_bfar = SCB_BFAR;
+    BOARD_NOINIT->fault_running = BOARD_NOINIT->running;  // which server (hal.noinit names it)
     if (kind == 2) {
         // NMI: the watchdog expired. Its second expiry resets the board; wait for it.
         BOARD_NOINIT->magic = NOINIT_MAGIC;
         BOARD_NOINIT->cause = BOARD_RESET_WDT;
-        mp_printf(&mp_plat_print, "\r\nwatchdog expired at pc=%08x\r\n", (unsigned)frame[6]);
+        mp_printf(&mp_plat_print, "\r\nwatchdog expired at pc=%08x server=%u\r\n",
+            (unsigned)frame[6], (unsigned)BOARD_NOINIT->running);
         for (;;) {
         }
     }
-    mp_printf(&mp_plat_print, "\r\nFATAL: fault %u at pc=%08x lr=%08x cfsr=%08x mmfar=%08x bfar=%08x\r\n",
+    mp_printf(&mp_plat_print, "\r\nFATAL: fault %u at pc=%08x lr=%08x cfsr=%08x mmfar=%08x bfar=%08x server=%u\r\n",
         (unsigned)kind, (unsigned)frame[6], (unsigned)frame[5], (unsigned)SCB_CFSR,
-        (unsigned)SCB_MMFAR, (unsigned)SCB_BFAR);
+        (unsigned)SCB_MMFAR, (unsigned)SCB_BFAR, (unsigned)BOARD_NOINIT->running);
     board_system_reset(BOARD_RESET_HARD);
 }
 
@@ -264,6 +268,7 @@ void board_start_vm(void) {
         started = true;
         hardware_init();
     }
+    BOARD_NOINIT->vm_starts += 1;
     mp_obj_list_append(mp_sys_path, MP_OBJ_NEW_QSTR(qstr_from_str("/lib")));
     pyexec_frozen_module("_boot.py", false);
     pyexec_file_if_exists("boot.py");

@@ -17,6 +17,10 @@ typedef struct _board_noinit_t {
     uint32_t fault_mmfar;
     uint32_t fault_bfar;
     uint32_t backup[4];   // at 0x20000020: survives resets, not a power cut
+    uint32_t running;     // at 0x20000030: the number of the server whose handler runs (the
+                          // kernel writes it before each handler, 0 after), outstack.hal.noinit
+    uint32_t fault_running;  // `running` when the last fault or watchdog NMI came
+    uint32_t vm_starts;   // VM starts since the last reset: 2 and up are soft reboots
 } board_noinit_t;
 
 #define BOARD_NOINIT ((volatile board_noinit_t *)0x20000000)

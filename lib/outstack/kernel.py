@@ -135,6 +135,7 @@ class Kernel:
         self.names = {}  # the registry: name -> Proc
         self.topics = {}  # topic -> [Subscription]
         self.current = None  # the Proc whose handler runs now
+        self.running = None  # where the board keeps the running server's number (hal.noinit)
         self.dispatched = 0
         self.over_budget = 0
         self.report = _report  # policy hook: called with (proc, msg, us) over budget
@@ -237,12 +238,17 @@ class Kernel:
     def run_handler(self, p, fn, msg, arg):
         # Runs one handler to completion, timed; returns its result. Raises what it raises.
         self.current = p
+        r = self.running
+        if r is not None:
+            r[0] = p.num  # a fault or watchdog reset now names p at the next boot
         t0 = ticks_us()
         try:
             return fn(msg, arg)
         finally:
             us = ticks_diff(ticks_us(), t0)
             self.current = None
+            if r is not None:
+                r[0] = 0
             p.handled += 1
             p.busy_us += us
             if us > p.max_us:

@@ -48,7 +48,7 @@ class BootCheck:
         state["boots"] += 1
         global boots
         boots = state["boots"]
-        rec = self._account(rec, state, hal.reset_cause())
+        rec = self._account(rec, state, *_cause())
         self.safe = state["streak"] >= self.crashes and state["streak_ms"] <= self.window_ms
         culprit = rec and rec.get("server")
         if self.safe and culprit and culprit not in state["quarantine"]:
@@ -57,10 +57,16 @@ class BootCheck:
         self.record, self.state = rec, state
         return self
 
-    def _account(self, rec, state, cause):
+    def _account(self, rec, state, cause, hw=None):
         if rec is not None and rec.get("pending"):
             rec["pending"] = False
             rec["cause"] = cause
+            if hw:  # the board's own handler saw the end too (a runaway, then the watchdog)
+                rec["hw"] = hw["msg"]
+        elif hw is not None and cause in ("HARD", "WDT"):  # only the board saw it (board.c)
+            rec = {"kind": hw["kind"], "server": hw["server"], "msg": hw["msg"], "cause": cause,
+                   "addr": hw["addr"], "pc": hw["pc"], "tb": "", "uptime_ms": 0,
+                   "pending": False}
         elif cause == "WDT":
             rec = {"kind": "watchdog", "server": None, "msg": None, "cause": cause,
                    "tb": "", "uptime_ms": 0, "pending": False,
@@ -78,6 +84,19 @@ class BootCheck:
         if self.state.get("streak"):
             self.state["streak"] = self.state["streak_ms"] = 0
             crashlog.save_state(self.state)
+
+
+def _cause():
+    # (reset cause, what the board's fault or watchdog handler recorded over the reset) where
+    # the board keeps noinit words (hal.noinit); a soft reboot there counts no reset again.
+    cause = hal.reset_cause()
+    if getattr(hal.board, "NOINIT", None) is None:
+        return cause, None
+    from outstack.hal import noinit
+
+    if noinit.soft_reboot():
+        return "SOFT", None
+    return cause, noinit.take_fault()
 
 
 def clear_quarantine(name=None):

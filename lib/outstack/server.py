@@ -116,6 +116,7 @@ class Proc:
         self.watch = None  # outstack.debug.watch.Watch when recording/tracing, else None
         self.last_ring = None  # at the last crash: Watch.evidence() (recorded messages, state)
         self.fault = None  # an injected fault (outstack.debug.fault), for tests of recovery
+        self.num = len(kernel.names) + 1  # its number in the board's noinit word (hal.noinit)
         kernel.names[spec.name] = self
 
     def attach(self, server, state=None):

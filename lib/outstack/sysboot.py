@@ -23,13 +23,46 @@ def boot(system):
         system.top = _tree(system, cfg)
     system.config = cfg
     _fair(system, cfg)
+    _arm_mpu(system)
     system.top.on_escalate = system.escalate
     system.top.start(system.kernel)
+    _name_servers(system)
     system.kernel.start()
     _arm_guard(system, cfg)
     _keep_errors(system)
     if any(p.spec.mem_limit for p in system.kernel.names.values()):
         asyncio.create_task(system._audit(cfg.get("audit_ms", 1000)))
+
+
+def _arm_mpu(system):
+    # Cortex-M boards that name their guards (board.MPU_STACK, MPU_OTA): the MPU is on before
+    # any server starts; its right goes to specs granted "mpu" (the OTA commit path).
+    from outstack import hal
+
+    if getattr(hal.board, "MPU_OTA", None) is None:
+        return
+    from outstack.errors import NotPermitted
+    from outstack.hal import mpu
+
+    try:
+        system.guards = mpu.arm()
+    except NotPermitted:
+        return  # armed by an earlier System of this boot, which holds the right
+    except ValueError as e:  # ConfigError too: a board file the MPU cannot take
+        system._say("MPU guards not armed (%s): the software policy applies" % e)
+        return
+    if system.guards is not None:
+        system.kernel.rights["mpu"] = system.guards
+
+
+def _name_servers(system):
+    # Boards that keep the running server's number over a reset (board.NOINIT): name them.
+    from outstack import hal
+
+    if getattr(hal.board, "NOINIT", None) is not None:
+        from outstack.hal import noinit
+
+        noinit.name_servers(system.kernel)
 
 
 def _fair(system, cfg):

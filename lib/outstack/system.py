@@ -20,6 +20,7 @@ class System:
         self.repl = repl  # a live prompt on the console beside the servers
         self.fairness = fairness or {}  # Kernel.fair() settings; config.json "fairness" wins
         self.guard = None
+        self.guards = None  # the MPU guards armed at boot (outstack.hal.mpu.Guards), if any
         self.check = None  # the BootCheck: safe mode, crash record, quarantine
         self.last_reset = None  # why the previous boot ended, if it crashed
         self.console = None  # outstack.debug.console.Console, made on the first command

@@ -164,7 +164,10 @@ async def test_injected_faults_crash_slow_and_leak_and_a_restart_clears_them():
     await _feed(k, "c", [("add", 1)])
     assert p.max_us >= 30000 and p.over_budget >= 1, (p.max_us, p.over_budget, p.handled)
     fault.inject(sysm, "c", "crash")
-    await asyncio.sleep_ms(50)
+    for _ in range(100):  # the restart comes after the supervisor's backoff: wait for it
+        await asyncio.sleep_ms(10)
+        if p.restarts and p.alive:
+            break
     assert p.restarts == 1 and p.alive and p.fault is None
     assert type(p.last_error).__name__ == "InjectedFault"
     assert size_of(p.server)[0] < grown, (size_of(p.server), before, grown)  # the leak went with the old server

@@ -256,6 +256,7 @@ async def test_unknown_server_in_config_is_reported_and_the_rest_of_it_runs():
 
 # ----- status ----------------------------------------------------------------------------------
 async def test_status_line_says_reading_storage_uplink_and_memory():
+    need(hasattr(machine, "ADC"), ADC)
     from outstack import hal
     from app.status import uplink_text
 

@@ -1,5 +1,7 @@
 # Device tests of the MPU wrapper (outstack.hal.mpu, mpu_enc) and of the virtual board's MPU
-# register model (boards/unix/rom/_mpu_model.py), run inside MicroPython.
+# register model (boards/unix/rom/_mpu_model.py), run inside MicroPython. On a board with a
+# real MPU (mps2-an385: QEMU's PMSAv7) the same tests write the core's own registers through
+# machine.mem32 and read them back (Real below); the tests of the model itself are skipped.
 #
 # The expected register values below were worked out by hand, field by field, from the
 # encodings of the ARMv6-M ARM (DDI0419) and ARMv7-M ARM (DDI0403), section B3.5, whose field
@@ -16,12 +18,61 @@
 #                                             (DUI0662 T4.32 (TEX=000 only), DUI0553A T4-45, T4-46)
 # An independent check: CMSIS ARM_MPU_RBAR(region, base) and ARM_MPU_RASR(...) give the same.
 import machine
-import _mpu_model
+from _runner import Skip
 from outstack.errors import ConfigError, NotPermitted
 from outstack.hal import mpu
 from outstack.hal import mpu_enc as enc
 
+try:
+    import _mpu_model  # the unix board's register model
+except ImportError:
+    _mpu_model = None  # a real MPU: machine.mem32 reaches the core's registers
+REAL = _mpu_model is None
 RIGHT = mpu.issue_right()  # as System does once at boot
+_CTRL, _RNR, _RBAR, _RASR = 0xE000ED94, 0xE000ED98, 0xE000ED9C, 0xE000EDA0
+
+
+class Real:
+    # The core's MPU read back, with the model's face where the tests look: rbar/rasr per
+    # region, ctrl, permits() by the PMSAv7 rules (privileged access, as MicroPython runs).
+    faults = []  # a real MPU never refuses a write
+
+    @property
+    def ctrl(self):
+        return machine.mem32[_CTRL]
+
+    def _read(self, n):
+        machine.mem32[_RNR] = n
+        return machine.mem32[_RBAR] & 0xFFFFFFE0, machine.mem32[_RASR] & 0xFFFFFFFF
+
+    @property
+    def rbar(self):
+        return [self._read(n)[0] for n in range(8)]
+
+    @property
+    def rasr(self):
+        return [self._read(n)[1] for n in range(8)]
+
+    def permits(self, addr, kind="r"):
+        ctrl = self.ctrl
+        if not ctrl & 1:
+            return True
+        for n in range(7, -1, -1):
+            base, rasr = self._read(n)
+            size = 2 << (rasr >> 1 & 0x1F)
+            if rasr & 1 and base <= addr < base + size:
+                if size >= 256 and rasr >> 8 & 1 << ((addr - base) // (size >> 3)):
+                    continue  # a disabled subregion: the next region down decides
+                ap = rasr >> 24 & 7
+                if kind == "x" and rasr >> 28 & 1:
+                    return False
+                return ap in (1, 2, 3) if kind == "w" else ap in (1, 2, 3, 5, 6, 7)
+        return bool(ctrl & 4)  # PRIVDEFENA: the default map
+
+
+def skip_on_real(why):
+    if REAL:
+        raise Skip("the unix board's register model only (%s): this board has a real MPU" % why)
 
 # (region, base, size, access, xn, srd, mem, shareable, RBAR, RASR)
 V6M = (
@@ -92,17 +143,20 @@ def raises(exc, fn, *args, **kw):
 
 
 def model_mpu(arch, mcu=None):
+    if REAL:  # the real registers, whatever arch the test encodes for (v6-M fields fit v7-M)
+        fresh_board_mpu()
+        return mpu.Mpu(arch, None, mcu), Real()
     model = _mpu_model.Model(arch)
     return mpu.Mpu(arch, _mpu_model.Mem(4, model), mcu), model
 
 
 def fresh_board_mpu():
-    # Put the board's MPU model back to reset state with legal writes (tests share one board).
+    # Put the board's MPU (model) back to reset state with legal writes (tests share one board).
     m = mpu.Mpu()
     m.disable(RIGHT)
     for r in range(m.regions):
         m.clear_region(RIGHT, r)
-    return m, _mpu_model.board_model()
+    return m, Real() if REAL else _mpu_model.board_model()
 
 
 def check_vectors(arch, cases):
@@ -123,12 +177,15 @@ def test_armv7m_known_register_values():
 
 def write_vectors(arch, cases, mcu):
     m, model = model_mpu(arch, mcu)
-    m.enable(RIGHT)
+    if not REAL:  # a real core would fault on these maps (region 1: 4 GiB no access)
+        m.enable(RIGHT)
     for n, base, size, access, xn, srd, mem, s, rbar, rasr in cases:
         assert m.set_region(RIGHT, n, base, size, access, xn, srd, mem, s) == (rbar, rasr)
-        assert m.region(n) == (rbar & ~0x10, rasr)  # VALID reads as 0, REGION as MPU_RNR
-        assert (model.rbar[n], model.rasr[n]) == (base, rasr)
-    assert model.faults == [] and m.enabled()
+        got = m.region(n)
+        assert got == (rbar & ~0x10, rasr), "region %d reads 0x%08x 0x%08x" % (n, got[0], got[1])
+        assert (model.rbar[n], model.rasr[n]) == (base, rasr)  # VALID reads as 0, REGION as RNR
+    assert model.faults == [] and m.enabled() != REAL
+    fresh_board_mpu()
 
 
 def test_armv6m_values_pass_the_register_model():
@@ -175,9 +232,10 @@ def test_invalid_regions_are_rejected_with_clear_errors():
 
 def test_invalid_region_is_refused_before_any_register_write():
     m, model = model_mpu("armv7m")
-    before = len(model.writes)
+    m.set_region(RIGHT, 0, 0x20000000, 0x1000)
+    region, writes = m.region(0), len(getattr(model, "writes", ()))
     raises(ValueError, m.set_region, RIGHT, 0, 0x20000100, 0x1000)
-    assert len(model.writes) == before
+    assert len(getattr(model, "writes", ())) == writes and m.region(0) == region
 
 
 def test_esp32_has_no_mpu_and_rp2350_is_not_supported_yet():
@@ -203,22 +261,41 @@ def test_changes_need_the_right_issued_at_boot():
     assert model.rasr == [0] * 8 and model.ctrl == 0
 
 
-def test_mpu_writes_through_machine_mem32_to_the_board_model():
+def test_mpu_writes_through_machine_mem32_to_the_board_registers():
     m, model = fresh_board_mpu()
-    assert m.arch == "armv6m" and m.regions == 8  # read from MPU_TYPE.DREGION
+    # read from MPU_TYPE.DREGION; the unix board plays an RP2040, mps2-an385 is a Cortex-M3
+    assert m.arch == ("armv7m" if REAL else "armv6m") and m.regions == 8
     m.enable(RIGHT)
     assert model.ctrl == 5  # ENABLE | PRIVDEFENA; HFNMIENA stays 0
-    model.writes.clear()
+    if not REAL:
+        model.writes.clear()
     m.set_region(RIGHT, 3, 0x20000000, 0x40000, "rw", True, 0, "normal_wb", True)
-    ctrl, rnr, rbar, rasr = _mpu_model.CTRL, _mpu_model.RNR, _mpu_model.RBAR, _mpu_model.RASR
-    assert model.writes == [(ctrl, 0), (rnr, 3), (rasr, 0), (rbar, 0x20000013),
-                            (rasr, 0x13070023), (ctrl, 5)], model.writes  # MPU off meanwhile
-    assert machine.mem32[_mpu_model.RBAR] == 0x20000003
-    assert machine.mem32[_mpu_model.RASR] == 0x13070023
-    assert model.faults == []
+    if not REAL:
+        assert model.writes == [(_CTRL, 0), (_RNR, 3), (_RASR, 0), (_RBAR, 0x20000013),
+                                (_RASR, 0x13070023), (_CTRL, 5)], model.writes  # MPU off meanwhile
+    assert machine.mem32[_RBAR] == 0x20000003
+    assert machine.mem32[_RASR] == 0x13070023
+    assert model.faults == [] and model.ctrl == 5
+
+
+def test_real_mpu_takes_raw_writes_as_the_silicon_does():
+    fresh_board_mpu()
+    mem = machine.mem32
+    if not REAL:  # the model is stricter than silicon: it refuses what a core drops
+        assert "read-only" in raises(ValueError, mem.__setitem__, 0xE000ED90, 0x1000)
+        assert "reserved" in raises(ValueError, mem.__setitem__, _RASR, 0x20030017)
+        return
+    mem[0xE000ED90] = 0x1000  # MPU_TYPE is read-only: the write is dropped
+    assert mem[0xE000ED90] == 0x800  # 8 unified regions
+    mem[_RNR] = 1
+    mem[_RBAR] = 0x20001000  # VALID=0: region 1 (MPU_RNR)
+    mem[_RASR] = 0x20030017  # bit 29 is reserved: it reads as zero
+    assert mem[_RASR] == 0x00030017 and mem[_RBAR] == 0x20001001
+    mem[_RASR] = 0
 
 
 def test_register_model_rejects_illegal_raw_writes():
+    skip_on_real("it refuses illegal writes")
     m, model = fresh_board_mpu()
     mem = machine.mem32
     cases = (  # (register, value, words), each bypassing the wrapper
@@ -247,6 +324,7 @@ def test_register_model_rejects_illegal_raw_writes():
 
 
 def test_register_model_rules_for_armv7m():
+    skip_on_real("its armv7m rules")
     model = _mpu_model.Model("armv7m")
     mem = _mpu_model.Mem(4, model)
     mem[0xE000EDA4] = 0x20000080 | 0x10 | 2  # MPU_RBAR_A1, VALID: region 2
@@ -262,6 +340,7 @@ def test_register_model_rules_for_armv7m():
 
 
 def test_other_addresses_have_no_register():
+    skip_on_real("it has no other registers")
     msg = raises(ValueError, machine.mem32.__getitem__, 0x40058000)
     assert msg == "virtual board: no memory-mapped register at 0x40058000", msg
     assert "ARMv7-M only" in raises(ValueError, machine.mem32.__setitem__, 0xE000EDA4, 0)
@@ -313,14 +392,19 @@ def test_ota_window_below_256_bytes_is_one_whole_region():
 
 def test_stack_guard_is_the_smallest_aligned_no_access_region():
     m, model = fresh_board_mpu()
-    low = mpu.guard_stack(m, RIGHT, 0x20040F80)  # a stack whose lowest byte is unaligned
-    assert low == 0x20041100  # guard at 0x20041000 (256 B aligned), usable stack above it
-    assert model.rbar[mpu.STACK_REGION] == 0x20041000
-    assert model.rasr[mpu.STACK_REGION] == 0x1003000F  # AP=000, XN, C=B=1, SIZE=7
+    low = mpu.guard_stack(m, RIGHT, 0x20040F90)  # a stack whose lowest byte is unaligned
+    if m.arch == "armv6m":  # the unix board plays an RP2040: 256 B regions
+        base, rasr = 0x20041000, 0x1003000F  # AP=000, XN, C=B=1, SIZE=7
+    else:  # a Cortex-M3: 32 B regions
+        base, rasr = 0x20040FA0, 0x10030009  # AP=000, XN, C=B=1, SIZE=4
+    size = 2 << (rasr >> 1 & 0x1F)
+    assert low == base + size  # the guard at the first aligned address, usable stack above it
+    assert model.rbar[mpu.STACK_REGION] == base
+    assert model.rasr[mpu.STACK_REGION] == rasr
     m.enable(RIGHT)
     for kind in "rwx":
-        assert not model.permits(0x20041000, kind) and not model.permits(0x200410FF, kind)
-    assert model.permits(0x20041100, "w") and model.permits(0x20040FFF, "w")
+        assert not model.permits(base, kind) and not model.permits(base + size - 1, kind)
+    assert model.permits(base + size, "w") and model.permits(base - 1, "w")
     assert "outside the sram/ccm" in raises(ValueError, mpu.guard_stack, m, RIGHT, 0x10000000)
 
 
@@ -333,11 +417,13 @@ def test_stack_guard_on_armv7m_is_32_bytes():
 
 def test_clear_and_disable():
     m, model = fresh_board_mpu()
-    m.set_region(RIGHT, 5, 0x20000000, 0x1000, "none", True)
-    m.enable(RIGHT, background=False)
-    assert model.ctrl == 1 and not model.permits(0x20000000, "r")
-    assert not model.permits(0x30000000, "r")  # no background map without PRIVDEFENA
+    m.set_region(RIGHT, 5, 0x20010000, 0x1000, "none", True)
+    m.enable(RIGHT, background=REAL)  # a real core without the background map: nothing runs
+    assert not model.permits(0x20010000, "r")
+    if not REAL:
+        assert model.ctrl == 1
+        assert not model.permits(0x30000000, "r")  # no background map without PRIVDEFENA
     m.clear_region(RIGHT, 5)
     assert model.rasr[5] == 0
     m.disable(RIGHT)
-    assert not m.enabled() and model.permits(0x20000000, "w")
+    assert not m.enabled() and model.permits(0x20010000, "w")

@@ -60,7 +60,8 @@ def _record(rec) -> str:
     rows = [f"last crash: {rec.get('kind')} (reset cause {rec.get('cause', 'not yet reset')})"]
     for key, label in (("server", "server"), ("msg", "message"), ("ms", "ran (ms)"),
                        ("reason", "reason"), ("uptime_ms", "uptime (ms)"), ("handled", "handled"),
-                       ("restarts", "restarts"), ("free", "free RAM"), ("note", "note")):
+                       ("restarts", "restarts"), ("free", "free RAM"), ("addr", "address"),
+                       ("pc", "pc"), ("hw", "board saw"), ("note", "note")):
         if rec.get(key) not in (None, "", 0) or key == "server":
             rows.append(f"  {label:<12} {rec.get(key)}")
     if rec.get("tb"):

@@ -95,19 +95,31 @@ def backup_write(data):
 
 _adc = None
 _led = None
+_FPGAIO_LED = const(0x40028000)  # MPS2 FPGA IO LED0 register: bits 0-1, the user LEDs
 
 
 def adc_read():
-    """One reading (0..65535) of the board's analog input (board.ADC_PIN)."""
+    """One reading (0..65535) of the board's analog input (board.ADC_PIN). A board without
+    one (ADC_PIN None: mps2-an385) raises OSError: check has_adc() first."""
     global _adc
     if _adc is None:
+        if board.ADC_PIN is None:
+            raise OSError("no analog input on %s (board.ADC_PIN is None)" % board.NAME)
         _adc = machine.ADC(machine.Pin(board.ADC_PIN))
     return _adc.read_u16()
 
 
+def has_adc():
+    return board.ADC_PIN is not None
+
+
 def led(on):
-    """Drive the board's status LED (board.LED_PIN)."""
+    """Drive the board's status LED (board.LED_PIN; "fpgaio": the MPS2 FPGA IO's LED0)."""
     global _led
+    if board.LED_PIN == "fpgaio":
+        v = machine.mem32[_FPGAIO_LED]
+        machine.mem32[_FPGAIO_LED] = v | 1 if on else v & ~1
+        return
     if _led is None:
         _led = machine.Pin(board.LED_PIN, machine.Pin.OUT)
     _led.value(1 if on else 0)
@@ -122,7 +134,10 @@ def timer(period_ms, callback):
 
 
 def uart(baudrate=115200, timeout=0):
-    """The board's spare UART (UART1 on every supported board) at `baudrate`, 8N1."""
+    """The board's spare UART (UART1 on every supported board) at `baudrate`, 8N1; OSError
+    where the firmware has no UART driver."""
+    if not hasattr(machine, "UART"):
+        raise OSError("no machine.UART on %s" % board.NAME)
     return machine.UART(board.UART1[0], baudrate=baudrate, timeout=timeout)
 
 

@@ -28,6 +28,10 @@ MAPS = {
                   "ccm": (0x10000000, 0x10000)},
 }
 MAPS["unix"] = MAPS["rp2040"]
+# The AN385 as QEMU has it: SSRAM1 holds code, data, heap and stack; SSRAM2 the noinit words;
+# PSRAM the flash (boards/mps2-an385/README.md).
+MAPS["cortex-m3"] = {"sram": (0x00000000, 0x400000), "sram2": (0x20000000, 0x400000),
+                     "flash": (0x21000000, 0x1000000)}
 
 # DSB SY; ISB SY (encoding T1 in both ARMs: 0xF3BF 0x8F4F, 0xF3BF 0x8F6F) after an MPU change.
 _SYNC = "@micropython.asm_thumb\ndef f():\n    data(2, 0xF3BF, 0x8F4F, 0xF3BF, 0x8F6F)\n"
@@ -128,8 +132,8 @@ class Mpu:
         enc.check_number(number, self.regions)
         state = machine.disable_irq()
         try:
-            self._mem[_RNR] = number
-            return self._mem[_RBAR], self._mem[_RASR]
+            self._mem[_RNR] = number  # mem32 reads signed on 32-bit ports: make them unsigned
+            return self._mem[_RBAR] & 0xFFFFFFFF, self._mem[_RASR] & 0xFFFFFFFF
         finally:
             machine.enable_irq(state)
 
@@ -177,7 +181,7 @@ class Window:
         self.mpu = mpu
         self.number = number
         self.base, self.size, self.srd = enc.cover(addr, size, mpu.arch)
-        _check_in_map(mpu, addr, size, ("sram", "ccm", "flash"))
+        _check_in_map(mpu, addr, size, ("sram", "ccm", "flash", "sram2"))
         self._right = None
         self._set(right, "ro")
 
@@ -205,6 +209,53 @@ def guard_stack(mpu, right, bottom, number=STACK_REGION):
     execute-never guard: an overflow faults (HardFault on ARMv6-M, MemManage on ARMv7-M)
     instead of overwriting what lies below. Returns the new lowest usable stack address."""
     base, size = enc.stack_guard(bottom, mpu.arch)
-    _check_in_map(mpu, base, size, ("sram", "ccm"))
+    _check_in_map(mpu, base, size, ("sram", "ccm", "sram2"))
     mpu.set_region(right, number, base, size, "none", True, 0, "normal_wb")
     return base + size
+
+
+class Guards:
+    """What arm() set up at boot: the Mpu, its right, the OTA Window and the lowest usable
+    stack address. System keeps it as the "mpu" right: only specs granted it reach it."""
+
+    def __init__(self, mpu, right, window, stack_low, area):
+        self.mpu = mpu
+        self.right = right
+        self.window = window
+        self.stack_low = stack_low
+        self.addr, self.size = area
+
+    def opened(self):
+        """`with guards.opened():` the OTA keys and commit pointer are writable inside."""
+        return self.window.opened(self.right)
+
+    def keep(self, data):
+        """The commit path's one write: `data` (bytes, with its length) into the guarded area."""
+        if len(data) + 4 > self.size:
+            raise ValueError("the OTA area holds %d bytes, not %d" % (self.size - 4, len(data)))
+        m8 = machine.mem8
+        with self.opened():
+            for i, b in enumerate(len(data).to_bytes(4, "little") + bytes(data)):
+                m8[self.addr + i] = b
+
+    def kept(self):
+        """What keep() last wrote (b"" since the power came on: SSRAM2 starts zeroed)."""
+        m8, a = machine.mem8, self.addr
+        n = m8[a] | m8[a + 1] << 8 | m8[a + 2] << 16 | m8[a + 3] << 24
+        return bytes(m8[a + 4 + i] for i in range(n)) if n <= self.size - 4 else b""
+
+
+def arm():
+    """Program the board's guards and turn the MPU on: a no-access stack guard at
+    board.MPU_STACK and the OTA area board.MPU_OTA = (address, bytes) read-only. Once per
+    boot (it issues the right); None where the board names no guards or has no MPU we drive."""
+    stack = getattr(board, "MPU_STACK", None)
+    ota = getattr(board, "MPU_OTA", None)
+    if not available() or stack is None or ota is None:
+        return None
+    m = Mpu()
+    right = issue_right()
+    low = guard_stack(m, right, stack)
+    w = Window(m, right, ota[0], ota[1])
+    m.enable(right)
+    return Guards(m, right, w, low, ota)

@@ -37,7 +37,7 @@ async def _install(srv, path):
     state = _state()
     if srv.keys is None:  # a rotated key list on flash wins over the firmware's config
         srv.keys = verify.load_keys(state.get("keys") or srv.config.get("keys"))
-    policy = verify.Policy(srv.keys, hal.board.NAME, state["seq"], outstack.__version__,
+    policy = verify.Policy(srv.keys, hal.board.NAME, _floor(srv, state), outstack.__version__,
                            allow=tuple(srv.config.get("modules", ("app.*",))),
                            versions=state["versions"])
     with open(path, "rb") as f:
@@ -53,6 +53,7 @@ async def _install(srv, path):
         def staged():  # every module arrived whole: never take this update again
             state["seq"] = m["seq"]
             crashlog.save_sealed(STATE, state)
+            anchor(srv, state["seq"])
 
         said = await install.install(srv.right("ota"), m["seq"], [(x.rel, x) for x in mods],
                                      srv.config.get("health_ms", install.HEALTH_MS),
@@ -70,6 +71,7 @@ async def _rollback(srv, m, state):
     def staged():
         state["seq"] = m["seq"]
         crashlog.save_sealed(STATE, state)
+        anchor(srv, state["seq"])
 
     said = await install.rollback(srv.right("ota"), m["seq"], m["module"], staged)
     if said.startswith("installed"):
@@ -85,7 +87,45 @@ def _new_keys(srv, m, state):
     state["seq"] = m["seq"]
     state["keys"] = m["keys"]
     crashlog.save_sealed(STATE, state)
+    anchor(srv, m["seq"])
     return "accepted %d new trusted key(s)" % len(srv.keys)
+
+
+def anchor(srv, seq=None):
+    """The OTA trust anchor where the board's MPU guards an area for it (board.MPU_OTA): the
+    accepted sequence and the trusted keys' ids, written only here through the commit path's
+    window, kept over resets (not power cuts). Read: (seq, ids) or None; with seq: written."""
+    try:
+        g = srv.right("ota").guards
+    except Exception:  # no "ota" right, or no System: no anchor
+        return None
+    if g is None:
+        return None
+    if seq is not None:
+        g.keep(seq.to_bytes(4, "little") + b"".join(k[0] for k in srv.keys or ()))
+        return None
+    raw = g.kept()
+    if len(raw) < 4:
+        return None
+    return int.from_bytes(raw[:4], "little"), [raw[i : i + 8] for i in range(4, len(raw), 8)]
+
+
+def _floor(srv, state):
+    # The lowest sequence to accept: the state file's, or the anchor's if wild code (or a
+    # flash writer) turned the file back; a trusted key the anchor does not know is refused.
+    a = anchor(srv)
+    if a is None:
+        return state["seq"]
+    from outstack.ota.verify import OtaRejected
+
+    from binascii import hexlify
+
+    for k in srv.keys or ():
+        if a[1] and k[0] not in a[1]:
+            raise OtaRejected("keys", "trusted key %s is not in the MPU-guarded anchor: the "
+                              "keys changed outside the OTA commit path (a power cycle "
+                              "clears the anchor)" % hexlify(k[0]).decode())
+    return max(state["seq"], a[0])
 
 
 def status(srv):

@@ -128,8 +128,10 @@ def test_every_console_command_over_the_usb_repl(board):
     assert r["max_us"] >= 40000 and r["over"] >= 1 and r["fault"] == "slow"
     assert "no fault armed" in console(port, "fault", "ticker", "off").stdout
     m0 = rows(port)["sink"]["mem"]
-    console(port, "fault", "sink", "leak", "2000")
-    assert eventually(lambda: rows(port)["sink"]["mem"], lambda m: m >= m0 + 8000) >= m0 + 8000
+    armed = console(port, "fault", "sink", "leak", "2000")
+    assert "leak armed" in armed.stdout, (armed.stdout, armed.stderr)
+    grown = eventually(lambda: rows(port)["sink"], lambda r: r["mem"] >= m0 + 8000, timeout=60)
+    assert grown["mem"] >= m0 + 8000, (m0, grown, rows(port)["ticker"])
     assert "crashed (injected)" in console(port, "fault", "sink", "crash").stdout
     # restarted (on a slow machine the leak may have run the heap out first: a second restart)
     r = eventually(lambda: rows(port), lambda r: r["sink"]["restarts"] >= 1

@@ -9,6 +9,7 @@ import tty
 
 BURST_S = 0.002  # a throttled link may catch up at most this much line time at once
 MAX_PENDING = 1 << 16  # beyond this we stop reading the source: back-pressure, not loss
+STALL_S = 0.5  # a reader that takes nothing for this long has gone (a board's USB write timeout)
 
 
 class Link:
@@ -22,12 +23,20 @@ class Link:
         self.stamp = time.monotonic()
         self.dropped = 0
         self.sent = 0
+        self.moved = self.stamp  # when the reader last took bytes (or the queue last filled)
 
     def push(self, data: bytes) -> None:
+        if not self.pending:
+            self.moved = time.monotonic()
         self.pending += data
 
     def full(self) -> bool:
         return len(self.pending) >= MAX_PENDING
+
+    def stalled(self, now: float) -> bool:
+        """Full, and the reader has taken nothing for STALL_S: nobody reads (a slow reader
+        is waited for; its bytes are never dropped)."""
+        return self.full() and now - self.moved > STALL_S
 
     def _allowance(self, now: float) -> int:
         if self.rate is None:
@@ -57,6 +66,8 @@ class Link:
             return
         del self.pending[:done]
         self.sent += done
+        if done:
+            self.moved = now
         if self.rate is not None:
             self.credit -= done
 

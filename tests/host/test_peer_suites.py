@@ -101,3 +101,32 @@ def test_mpremote_commands_work_alike_on_both_engines(engine, tree, tmp_path):
         assert "hello from hello" in said
         said = mp("exec", "y = 1", "soft-reset", "exec", "print('y' in globals())")
         assert said.strip().endswith("False")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_code_that_leaves_ctrl_c_off_does_not_wedge_the_repl(engine, tree, tmp_path):
+    """Binary protocols over the REPL turn Ctrl-C off (kbd_intr(-1)): a byte 0x03 is then data.
+    A run that leaves it off must not wedge the next one, and Ctrl-C interrupts again."""
+    def mp(*args):
+        return subprocess.run([str(BIN / "mpremote"), "connect", vb.usb_port, *args],
+                              capture_output=True, text=True, timeout=120)
+
+    def seen(needle, since=0):
+        end = peer.time.monotonic() + 60
+        while needle not in vb.output[since:]:
+            assert peer.time.monotonic() < end, (needle, bytes(vb.output[-300:]))
+            peer.time.sleep(0.05)
+
+    code = ("import micropython, sys\nmicropython.kbd_intr(-1)\nprint('ready')\nbuf = b''\n"
+            "while not buf.endswith(b'z'):\n    buf += sys.stdin.buffer.read(1)\nprint(buf)")
+    with peer.board(engine, tree, tmp_path) as vb:
+        mark = len(vb.output)
+        assert mp("exec", "--no-follow", code).returncode == 0
+        seen(b"ready", mark)
+        vb.type(b"a\x03z")
+        seen(b"a\\x03z'", mark)  # the byte came through as data, not as an interrupt
+        assert mp("exec", "print(6 * 7)").stdout.strip() == "42"
+        assert mp("exec", "--no-follow", "while True: pass").returncode == 0
+        mark = len(vb.output)
+        vb.type(b"\x03")
+        seen(b"KeyboardInterrupt", mark)

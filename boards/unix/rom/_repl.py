@@ -4,6 +4,7 @@ import io
 import struct
 import sys
 import _hw
+import micropython
 from micropython import const
 
 _CTRL_C = const(3)
@@ -46,12 +47,22 @@ def _run(src, g, name, mode):
     try:
         if not isinstance(src, str):
             src = bytes(src).decode()  # what a board's compiler gets: bytes, maybe not text
-        exec(compile(src, name, mode), g)
+        _exec(compile(src, name, mode), g)
     except SystemExit:
         return True
     except BaseException as e:  # the REPL outlives what it runs
         print_exception(e)
     return False
+
+
+def _exec(code, g):
+    # A board turns Ctrl-C back on for each run and off after it, whatever the code did with
+    # kbd_intr; here it stays on between runs: the host cooks our output only while it is on.
+    micropython.kbd_intr(_CTRL_C)
+    try:
+        exec(code, g)
+    finally:
+        micropython.kbd_intr(_CTRL_C)
 
 
 def run_file(name, g):
@@ -224,7 +235,7 @@ def raw(g):
 
 def _exec_raw(src, g):
     try:
-        exec(compile(src, "<stdin>", "exec"), g)
+        _exec(compile(src, "<stdin>", "exec"), g)
         _out.write("\x04")
     except SystemExit:
         _out.write("\x04\x04")

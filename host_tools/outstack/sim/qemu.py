@@ -338,7 +338,7 @@ class QemuBoard:
             self._emit("wdt-reset", data.get("action", ""))
         elif event == "RESET":
             self._in_qmp = True
-            self._on_chip(force=True)  # what the chip printed before it reset (a fault report) goes first
+            self._on_chip(force=True)  # what it printed before it reset (a fault report) goes first
             self._in_qmp = False
             if data.get("reason", "") != "guest-reset":
                 self._cause = "HARD"  # the monitor's system_reset: the reset button

@@ -197,7 +197,7 @@ class VirtualBoard:
         now = time.monotonic()
         for link in (self.usb_out, self.uart_to_pty, self.uart_to_dev, self.dev_in):
             link.pump(now)
-        if self.usb_out.stalled(now):
+        if self.usb.nobody_reads(self.usb_out, now):
             self.usb.drain_unread()  # nobody reads the port: a board's USB drops output then
         if self.wdt_deadline is not None and now >= self.wdt_deadline:
             self._emit("wdt-reset", f"{self.wdt_ms} ms without a feed")

@@ -371,7 +371,7 @@ class QemuBoard:
     def _pump_usb(self):
         now = time.monotonic()
         self.usb_out.pump(now)
-        if self.usb_out.stalled(now):
+        if self.usb.nobody_reads(self.usb_out, now):
             self.usb.drain_unread()  # nobody reads the port: a board's USB drops output then
         with self._lock:
             chip = self._chip if self._held else None

@@ -4,17 +4,23 @@ import io
 import struct
 import sys
 import _hw
+import micropython
+from micropython import const
 
+_CTRL_C = const(3)
 _WINDOW = 256  # raw-paste window: how many bytes the host may send before we ask for more
 _BUF = bytearray(1)
 _out = sys.stdout
 
 
 def _getc():
-    # Ctrl-C arrives as SIGINT (the host turns the byte into an interrupt, as a board's
-    # USB stack does), so a KeyboardInterrupt here means the user pressed Ctrl-C.
+    # Ctrl-C arrives as SIGINT while the interrupt char is on (the host turns the byte into
+    # an interrupt, as a board's UART interrupt does), so a KeyboardInterrupt here means the
+    # user pressed Ctrl-C; with it off (kbd_intr(-1)) the byte itself comes, as on a board.
     if not sys.stdin.buffer.readinto(_BUF):
         raise SystemExit  # the host closed the port: the board is switched off
+    if _BUF[0] == _CTRL_C:
+        raise KeyboardInterrupt
     return _BUF[0]
 
 
@@ -37,12 +43,52 @@ def print_exception(e):
 
 
 def _run(src, g, name, mode):
+    # True when the code raised SystemExit: a board's REPL then soft-resets (its files end).
     try:
         if not isinstance(src, str):
             src = bytes(src).decode()  # what a board's compiler gets: bytes, maybe not text
-        exec(compile(src, name, mode), g)
-    except BaseException as e:  # SystemExit too: the REPL outlives what it runs
+        _exec(compile(src, name, mode), g)
+    except SystemExit:
+        return True
+    except BaseException as e:  # the REPL outlives what it runs
         print_exception(e)
+    return False
+
+
+def _exec(code, g):
+    # A board turns Ctrl-C back on for each run and off after it, whatever the code did with
+    # kbd_intr; here it stays on between runs: the host cooks our output only while it is on.
+    micropython.kbd_intr(_CTRL_C)
+    try:
+        exec(code, g)
+    finally:
+        micropython.kbd_intr(_CTRL_C)
+
+
+def run_file(name, g):
+    try:
+        with open(name) as f:
+            src = f.read()
+    except OSError:
+        return
+    _run(src, g, name, "exec")
+
+
+def start(mode):
+    """Run boot.py (and main.py in the friendly REPL), then the REPL, in the globals of
+    `__main__` as a board does (unittest.main() looks for its tests there)."""
+    import __main__
+
+    g = __main__.__dict__
+    g.clear()  # what ran the ROM leaves nothing behind: a board's __main__ starts empty
+    g["__name__"] = "__main__"
+    try:
+        run_file("boot.py", g)
+        if mode == "friendly":
+            run_file("main.py", g)
+    except KeyboardInterrupt:
+        pass  # a Ctrl-C that landed between the two files, or just after: on to the REPL
+    run(mode, g)
 
 
 def soft_reboot(mode):
@@ -85,7 +131,10 @@ def _readline(prompt, history):
                 line.pop()
                 _out.write("\b \b")
         elif c == 27:
-            _escape(line, history)
+            try:
+                _escape(line, history)
+            except KeyboardInterrupt:
+                return None
         elif c >= 32 or c == 9:
             line.append(c)
             _out.write(chr(c))
@@ -120,7 +169,8 @@ def friendly(g):
             src = _more(got, history)
             if src:
                 history.append(got)
-                _run(src + "\n", g, "<stdin>", "single")
+                if _run(src + "\n", g, "<stdin>", "single"):
+                    soft_reboot("friendly")
 
 
 def _more(src, history):
@@ -148,7 +198,8 @@ def _paste(g):
             return
         if c == 4:
             _out.write("\n")
-            _run(buf, g, "<stdin>", "exec")
+            if _run(buf, g, "<stdin>", "exec"):
+                soft_reboot("friendly")
             return
         buf.append(c)
         _out.write(chr(c) if c != 13 else "\n=== ")
@@ -184,8 +235,11 @@ def raw(g):
 
 def _exec_raw(src, g):
     try:
-        exec(compile(src, "<stdin>", "exec"), g)
+        _exec(compile(src, "<stdin>", "exec"), g)
         _out.write("\x04")
+    except SystemExit:
+        _out.write("\x04\x04")
+        soft_reboot("raw")  # as a board's raw REPL does: `raise SystemExit` ends the session
     except BaseException as e:
         _out.write("\x04")
         print_exception(e)
@@ -198,7 +252,13 @@ def _raw_paste(g):
     src = bytearray()
     room = _WINDOW
     while True:
-        c = _getc()
+        try:
+            c = _getc()
+        except KeyboardInterrupt as e:
+            _out.write("\x04\x04")  # as a board: end of input, then the interrupt as the error
+            print_exception(e)
+            _out.write("\x04")
+            return
         if c == 4:
             break
         src.append(c)

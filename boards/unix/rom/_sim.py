@@ -52,17 +52,6 @@ def _set_rom_aside():
         _hw.rom_room = bytearray(spare)
 
 
-def _run_file(name, g):
-    import _repl
-
-    try:
-        with open(name) as f:
-            src = f.read()
-    except OSError:
-        return
-    _repl._run(src, g, name, "exec")
-
-
 def main():
     _load_config(sys.argv[1])
     _mount_flash()
@@ -70,15 +59,7 @@ def main():
 
     _set_rom_aside()
     _hw.tell("booted")
-    g = {"__name__": "__main__"}
-    mode = _hw.cfg["mode"]
-    try:
-        _run_file("boot.py", g)
-        if mode == "friendly":
-            _run_file("main.py", g)
-    except KeyboardInterrupt:
-        pass  # a Ctrl-C that landed between the two files, or just after: on to the REPL
-    _repl.run(mode, g)
+    _repl.start(_hw.cfg["mode"])
 
 
 main()

@@ -200,7 +200,7 @@ class VirtualBoard:
         now = time.monotonic()
         for link in (self.usb_out, self.uart_to_pty, self.uart_to_dev, self.dev_in):
             link.pump(now)
-        if self.usb_out.full():
+        if self.usb.nobody_reads(self.usb_out, now):
             self.usb.drain_unread()  # nobody reads the port: a board's USB drops output then
         if self.wdt_deadline is not None and now >= self.wdt_deadline:
             self._emit("wdt-reset", f"{self.wdt_ms} ms without a feed")
@@ -320,7 +320,8 @@ class VirtualBoard:
                 return
             if not data:
                 return
-            data = data.replace(b"\n", b"\r\n")  # a board's stdout is cooked
+            if _interrupt_char_on(proc.pid):
+                data = data.replace(b"\n", b"\r\n")  # a board's text output is cooked
             self.usb_out.push(data)
             self.output += data
             for fn in list(self.listeners):
@@ -335,11 +336,15 @@ class VirtualBoard:
             before, ctrl_c, data = data.partition(bytes([CTRL_C]))
             self.dev_in.push(before)
             self.dev_in.pump(time.monotonic())
-            if ctrl_c and self._proc is not None:
-                self.dev_in.rate, rate = None, self.dev_in.rate
-                self.dev_in.pump(time.monotonic())  # what came before Ctrl-C goes first
-                self.dev_in.rate = rate
-                os.kill(self._proc.pid, signal.SIGINT)
+            if not ctrl_c or self._proc is None:
+                continue
+            if not _interrupt_char_on(self._proc.pid):
+                self.dev_in.push(ctrl_c)  # kbd_intr(-1): a byte like any other (binary links)
+                continue
+            self.dev_in.rate, rate = None, self.dev_in.rate
+            self.dev_in.pump(time.monotonic())  # what came before Ctrl-C goes first
+            self.dev_in.rate = rate
+            os.kill(self._proc.pid, signal.SIGINT)
 
     # ----- control line ------------------------------------------------------------------
     def _listen(self, name, on_accept):
@@ -449,6 +454,21 @@ class VirtualBoard:
         data = self.uart.read()
         if data and self.uart_to_dev.fd is not None:
             self.uart_to_dev.push(data)  # a UART with nobody listening loses what it gets
+
+
+def _interrupt_char_on(pid: int) -> bool:
+    """Whether the interpreter has Ctrl-C as its interrupt char: the unix port catches SIGINT
+    while it has (micropython.kbd_intr(3), the default) and restores SIGINT's default action for
+    kbd_intr(-1), which binary protocols over the REPL (mpremote mount) set while they talk.
+    A board then takes the byte 0x03 as data and sends its output uncooked; so do we."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    except (OSError, ValueError):
+        pass
+    return True  # no such process (it is going): as before
 
 
 def _die_with_parent():

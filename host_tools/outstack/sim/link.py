@@ -9,6 +9,8 @@ import tty
 
 BURST_S = 0.002  # a throttled link may catch up at most this much line time at once
 MAX_PENDING = 1 << 16  # beyond this we stop reading the source: back-pressure, not loss
+STALL_S = 0.5  # no byte taken for this long, with nobody holding the port open: nobody reads
+GIVE_UP_S = 5.0  # a reader that holds the port open but takes nothing for this long has gone
 
 
 class Link:
@@ -22,12 +24,19 @@ class Link:
         self.stamp = time.monotonic()
         self.dropped = 0
         self.sent = 0
+        self.moved = self.stamp  # when the reader last took bytes (or the queue last filled)
 
     def push(self, data: bytes) -> None:
+        if not self.pending:
+            self.moved = time.monotonic()
         self.pending += data
 
     def full(self) -> bool:
         return len(self.pending) >= MAX_PENDING
+
+    def stalled(self, now: float) -> float:
+        """How long a full queue has waited for its reader to take a byte (0: not full)."""
+        return now - self.moved if self.full() else 0.0
 
     def _allowance(self, now: float) -> int:
         if self.rate is None:
@@ -57,6 +66,8 @@ class Link:
             return
         del self.pending[:done]
         self.sent += done
+        if done:
+            self.moved = now
         if self.rate is not None:
             self.credit -= done
 
@@ -76,12 +87,39 @@ class Port:
         tty.setraw(self._slave)
         os.set_blocking(self.master, False)
         self.path = os.ttyname(self._slave)
+        self._checked = (float("-inf"), False)  # (when, whether another process had it open)
 
     def read(self) -> bytes:
         try:
             return os.read(self.master, 4096)
         except (BlockingIOError, OSError):
             return b""
+
+    def nobody_reads(self, link: Link, now: float) -> bool:
+        """`link` (our output into this port) is full and nobody takes it: nobody holds the
+        port open, or its holder has taken nothing for GIVE_UP_S. A slow reader (a busy host)
+        is waited for: a board's USB holds its output for a host that has the port open."""
+        waited = link.stalled(now)
+        if waited < STALL_S:
+            return False
+        return waited > GIVE_UP_S or not self._opened_elsewhere(now)
+
+    def _opened_elsewhere(self, now: float) -> bool:
+        if now - self._checked[0] < STALL_S:
+            return self._checked[1]
+        me, found = str(os.getpid()), False
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or pid == me:
+                continue
+            try:
+                fds = os.listdir(f"/proc/{pid}/fd")
+                found = any(os.readlink(f"/proc/{pid}/fd/{fd}") == self.path for fd in fds)
+            except OSError:
+                continue  # gone, or not ours to look at
+            if found:
+                break
+        self._checked = (now, found)
+        return found
 
     def drain_unread(self) -> None:
         """Nobody reads the port: discard what waits in it, as a USB CDC with no host does."""

@@ -29,7 +29,7 @@ from .. import boards
 from ..errors import CliError
 from ..image import check as check_image
 from .board import Event, _die_with_parent, lock_path
-from .link import Port
+from .link import Link, Port
 
 PSRAM_BYTES = 16 << 20  # the AN385's PSRAM at 0x21000000; QEMU wants all of it
 CUT_AT = 0xFFF000  # the power-cut switch in the PSRAM file (boards/mps2-an385/flash.c)
@@ -70,6 +70,7 @@ class QemuBoard:
         self._thread = None
         self._lock = threading.Lock()  # the relay sockets, swapped at each power-on
         self._chip = None  # the chardev connection to QEMU's UART0
+        self._held = False  # its output is not taken: the USB reader is behind
         self._qmp = None
         self._qmp_buf = b""
         self._cause = None
@@ -95,6 +96,7 @@ class QemuBoard:
         self.dir = Path(tempfile.mkdtemp(prefix="outstack-qemu-"))
         self.psram = self.dir / "psram.bin"
         self.usb = Port()
+        self.usb_out = Link(self.usb.master)  # what the chip printed, as the reader takes it
         self.sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         self.sel.register(self._wake_r, selectors.EVENT_READ, self._on_wake)
@@ -259,7 +261,7 @@ class QemuBoard:
         chip.setblocking(False)
         self.uart_pty = self._qmp_connect(qmp)
         with self._lock:
-            self._chip = chip
+            self._chip, self._held = chip, False
         self.sel.register(chip, selectors.EVENT_READ, self._on_chip)
         self.sel.register(self._qmp, selectors.EVENT_READ, self._on_qmp)
         self.state = "on"
@@ -349,7 +351,7 @@ class QemuBoard:
             self._emit("wdt-reset", data.get("action", ""))
         elif event == "RESET":
             self._in_qmp = True
-            self._on_chip()  # what the chip printed before it reset (a fault report) goes first
+            self._on_chip(force=True)  # what it printed before it reset (a fault report) goes first
             self._in_qmp = False
             if data.get("reason", "") != "guest-reset":
                 self._cause = "HARD"  # the monitor's system_reset: the reset button
@@ -364,8 +366,9 @@ class QemuBoard:
     def _loop(self):
         while not self._stopping:
             try:
-                for key, _ in self.sel.select(1.0):
+                for key, _ in self.sel.select(0.005 if self.usb_out.pending else 1.0):
                     key.data()
+                self._pump_usb()
             except Exception as e:  # the board must outlive a bug in one handler; say so
                 self._emit("host-error", repr(e))
         self.sel.close()
@@ -378,10 +381,28 @@ class QemuBoard:
         if data:
             self.type(data)
 
-    def _on_chip(self):
+    def _pump_usb(self):
+        now = time.monotonic()
+        self.usb_out.pump(now)
+        if self.usb.nobody_reads(self.usb_out, now):
+            self.usb.drain_unread()  # nobody reads the port: a board's USB drops output then
+        with self._lock:
+            chip = self._chip if self._held else None
+            if chip is not None and not self.usb_out.full():
+                self._held = False
+                self.sel.register(chip, selectors.EVENT_READ, self._on_chip)  # reader caught up
+
+    def _on_chip(self, force=False):
+        """Take what the chip printed. force: all of it, even past a slow reader (the report
+        of a fault must be read before the reset that follows it is)."""
         with self._lock:
             chip = self._chip
-        while chip is not None:
+            if chip is not None and self.usb_out.full() and not force and not self._held:
+                # A slow reader: stop taking the chip's output, so QEMU holds UART0 back
+                # (the firmware waits to print, as on a board whose host reads slowly).
+                self._held = True
+                self.sel.unregister(chip)
+        while chip is not None and (force or not self._held):
             try:
                 data = chip.recv(4096)
             except BlockingIOError:
@@ -401,10 +422,8 @@ class QemuBoard:
 
     def _from_chip(self, data):
         self.output += data
-        try:
-            os.write(self.usb.master, data)
-        except OSError:
-            self.usb.drain_unread()  # nobody reads the port: a board's USB drops output then
+        self.usb_out.push(data)
+        self.usb_out.pump(time.monotonic())
         for fn in list(self.listeners):
             fn(data)
         self._notes(data)

@@ -236,7 +236,8 @@ class QemuBoard:
                 "-icount", f"shift={self.icount},sleep={'on' if self.sleep else 'off'}", "-display", "none", "-monitor", "none",
                 "-semihosting", "-chardev", f"socket,id=usb,path={chardev}",
                 "-serial", "chardev:usb", "-serial", "pty",
-                "-qmp", f"unix:{qmp},server=on,wait=off", "-kernel", str(self.firmware)]
+                "-qmp", f"unix:{qmp},server=on,wait=off", "-kernel", str(self.firmware),
+                "-S"]  # held until QMP is up (_qmp_connect): a loaded host races no power cut
 
     def _spawn(self):
         chardev, qmp = self.dir / "uart0.sock", self.dir / "qmp.sock"
@@ -308,6 +309,8 @@ class QemuBoard:
         self._qmp_reply()
         self._qmp_send("query-chardev")
         chardevs = self._qmp_reply()["return"]
+        self._qmp_send("cont")  # the chip runs from here on
+        self._qmp_reply()
         conn.setblocking(False)
         return next(c["filename"].removeprefix("pty:") for c in chardevs
                     if c["filename"].startswith("pty:"))

@@ -92,13 +92,17 @@ class Dashboard:
         return {"boards": boards, "rollouts": rollouts, "actions": log}
 
     def delta(self, now: dict) -> dict:
-        """Only what changed since the last tick: boards and rollouts by id, the log whole."""
+        """Only what changed since the last tick: a board's changed fields, a rollout whole."""
         out: dict = {}
-        for part in ("boards", "rollouts"):
-            old = self.last.get(part, {})
-            changed = {k: v for k, v in now[part].items() if old.get(k) != v}
-            if changed:
-                out[part] = changed
+        old = self.last.get("boards", {})
+        boards = {k: {f: v for f, v in row.items() if k not in old or old[k].get(f) != v}
+                  for k, row in now["boards"].items()}
+        if any(boards.values()):
+            out["boards"] = {k: v for k, v in boards.items() if v}
+        old = self.last.get("rollouts", {})
+        rollouts = {k: v for k, v in now["rollouts"].items() if old.get(k) != v}
+        if rollouts:
+            out["rollouts"] = rollouts
         if now["actions"] != self.last.get("actions"):
             out["actions"] = now["actions"]
         return out

@@ -15,7 +15,8 @@ function connect() {
   es.addEventListener("snap", (e) => { Object.assign(S, JSON.parse(e.data)); render(); });
   es.addEventListener("delta", (e) => {
     const d = JSON.parse(e.data);
-    Object.assign(S.boards, d.boards || {});
+    Object.entries(d.boards || {}).forEach(([id, b]) => {  // a board's changed fields only
+      S.boards[id] = Object.assign(S.boards[id] || {}, b); });
     Object.assign(S.rollouts, d.rollouts || {});
     if (d.actions) S.actions = d.actions;
     render();
@@ -25,6 +26,7 @@ function connect() {
 }
 
 function render() {
+  const t0 = performance.now();
   const boards = Object.values(S.boards).sort((a, b) => a.id.localeCompare(b.id));
   renderCounts(boards);
   renderRollouts();
@@ -36,7 +38,15 @@ function render() {
     document.body.dataset.firstRender = firstRender.toFixed(1);
   }
   document.body.dataset.boards = boards.length;
+  document.body.dataset.renderMs = (performance.now() - t0).toFixed(1);
+  const shown = location.hash.match(/^#board\/(.+)$/);  // a board's page follows its board
+  const seen = shown && JSON.stringify(S.boards[decodeURIComponent(shown[1])]);
+  if (shown && seen !== lastShown) {
+    lastShown = seen;
+    showBoard(decodeURIComponent(shown[1]));
+  }
 }
+let lastShown = null;
 
 function renderCounts(boards) {
   const n = {};
@@ -151,7 +161,7 @@ async function showBoard(id) {
   const d = await r.json(), b = d.board;
   $("b-title").textContent = `board ${b.id} (${b.presence})`;
   $("b-facts").innerHTML = `update ${esc(b.seq)}; ${Object.entries(b.versions).map(([m, v]) =>
-    `${esc(m)}=${esc(v)}`).join(", ")}<br>boot ${esc(b.boot)}, reset ${esc(b.reset)}, up ${esc(b.up)} s,
+    `${esc(m)}=${esc(v)}`).join(", ") || "modules as deployed"}<br>boot ${esc(b.boot)}, reset ${esc(b.reset)}, up ${esc(b.up)} s,
     restarts ${esc(b.restarts)}, crashes ${esc(b.crashes)}, free ${esc(b.free)} bytes;
     last result: ${esc(d.result.said || "none")}`;
   $("b-chart").innerHTML = chart(d.beats);

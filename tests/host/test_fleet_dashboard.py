@@ -166,6 +166,26 @@ def test_a_request_without_the_token_is_refused(dash):
     assert status == 200 and len(json.loads(body)["boards"]) == BOARDS
 
 
+@pytest.mark.parametrize("path, body, kind, code, said", [
+    ("/api/rollout/99/halt", b'{"who": "ann"}', "application/json", 409, "no rollout 99"),
+    ("/api/rollout/1/halt", b'{"who": "ann"}', "text/plain", 415, "JSON"),
+    ("/api/rollout/1/halt", b'{"who": ""}', "application/json", 400, "who you are"),
+    ("/api/rollout/1/halt", b'["who"]', "application/json", 400, "who you are"),
+    ("/api/rollout/x/halt", b'{"who": "ann"}', "application/json", 400, "JSON"),
+    ("/api/rollout/1/halt", b"\xff{", "application/json", 400, "JSON"),
+    ("/api/rollout/1/delete", b'{"who": "ann"}', "application/json", 404, ""),
+    ("/api/rollout/1/halt", b"x" * 10000, "application/json", 413, ""),
+])
+def test_a_bad_act_is_refused_with_a_reason(dash, path, body, kind, code, said):
+    req = urllib.request.Request(f"http://127.0.0.1:{dash}{path}", method="POST", data=body,
+                                 headers={"Content-Type": kind,
+                                          "Authorization": f"Bearer {TOKEN}"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=30)
+    assert e.value.code == code and said in e.value.read().decode(errors="replace")
+    assert get(dash, "/api/state", {"Authorization": f"Bearer {TOKEN}"})[0] == 200
+
+
 def test_the_page_shows_the_fleet_follows_a_rollout_and_halts_it(swarm, dash, browser,
                                                                   tmp_path):
     _, fleet, _ = swarm

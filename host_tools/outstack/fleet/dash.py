@@ -243,6 +243,8 @@ async def _act(request):
     dash, what = request.app["dash"], request.match_info["what"]
     if what not in ACTS:
         raise web.HTTPNotFound()
+    if request.content_type != "application/json":  # a form from another site cannot send it
+        return web.json_response({"error": "send JSON {\"who\": NAME}"}, status=415)
     try:
         body = await request.json()
         rid = int(request.match_info["id"])

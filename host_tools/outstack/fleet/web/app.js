@@ -3,6 +3,7 @@
 const S = { boards: {}, rollouts: {}, actions: [] };
 const COLS = ["pending", "sending", "installed", "healthy", "failed", "refused", "crashed",
               "lost", "skipped", "rolledback", "rollback-failed"];
+const SHOWN = { sending: "installing", installed: "installed, soaking", rolledback: "rolled back" };
 const $ = (id) => document.getElementById(id);
 const esc = (v) => String(v ?? "").replace(/[&<>"']/g,
   (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
@@ -76,7 +77,7 @@ function renderRollouts() {
       <div>halt rule: <code>${esc(r.rule)}</code>; soak ${r.soak} s; steps: canary ${r.canary},
         ${r.steps.map((s) => s + " %").join(", ")}</div>
       ${r.reason ? `<div class="bad reason">why: ${esc(r.reason)}</div>` : ""}
-      <table><thead><tr><th>step</th>${COLS.map((c) => `<th>${c}</th>`).join("")}</tr></thead>
+      <table><thead><tr><th>step</th>${COLS.map((c) => `<th>${SHOWN[c] || c}</th>`).join("")}</tr></thead>
       <tbody>${steps.map((k) => `<tr class="${String(r.step) === k ? "current" : ""}">
         <td>${esc(stepName(r, k))}</td>${COLS.map((c) =>
           `<td>${(c === "pending" ? (r.per_step[k].pending || 0) + (k === "-" ? r.per_step[k].idle || 0 : 0)

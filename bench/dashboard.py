@@ -7,7 +7,9 @@ Boards are real virtual boards (each a MicroPython interpreter, as `fleet sim`),
 and a heartbeat every --period-ms): the page and the server see the same messages, at a
 fraction of the CPU.
 
-    .venv/bin/python bench/dashboard.py [--boards 200] [--synthetic] [--seconds 20]
+    .venv/bin/python bench/dashboard.py [--boards 200] [--synthetic] [--seconds 20] [--short]
+
+--short (the test suite's run): 5 synthetic boards, 2 seconds.
 """
 
 import argparse
@@ -89,7 +91,10 @@ def main():
     ap.add_argument("--synthetic", action="store_true")
     ap.add_argument("--period-ms", type=int, default=2000)
     ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--short", action="store_true", help="5 synthetic boards for 2 s")
     a = ap.parse_args()
+    if a.short:
+        a.boards, a.synthetic, a.seconds, a.period_ms = 5, True, 2, 500
     folder = Path(tempfile.mkdtemp(prefix="outstack-bench-dash-"))
     stop = threading.Event()
     with Broker(folder=folder / "broker") as broker, Fleet(broker.port) as fleet:

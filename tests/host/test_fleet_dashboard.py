@@ -265,3 +265,11 @@ def test_a_board_page_has_its_heartbeats_and_updates(swarm, dash, browser):
     beats = json.loads(body)["beats"]
     assert status == 200 and len(beats) >= 2 and all(isinstance(b["free"], int) for b in beats)
     assert get(dash, "/api/board/nosuch", {"Authorization": f"Bearer {TOKEN}"})[0] == 404
+
+
+def test_the_bench_runs_short():
+    r = subprocess.run([str(BIN / "python"), str(ROOT / "bench" / "dashboard.py"), "--short"],
+                       capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "boards: 5 (synthetic" in r.stdout and "time to first render:" in r.stdout, r.stdout
+    assert re.search(r"update messages in 2 s: \d+, median \d+ bytes", r.stdout), r.stdout

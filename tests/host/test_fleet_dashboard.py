@@ -204,6 +204,15 @@ def test_the_page_shows_the_fleet_follows_a_rollout_and_halts_it(swarm, dash, br
         == v for bid, v in want.items()), "each board's versions on its row")
     seq = next(iter(want.values()))[0]
     assert f"{seq}: {BOARDS}" in text(browser, "#matrix"), text(browser, "#matrix")
+    rows = 'return document.querySelectorAll("#boards tbody tr").length'
+    one = sorted(want)[0]
+    browser.find_element(By.ID, "f-text").send_keys(one)
+    until(browser, lambda d: d.execute_script(rows) == 1, "the id filter")
+    browser.find_element(By.ID, "f-text").clear()
+    browser.find_element(By.ID, "f-sick").click()
+    until(browser, lambda d: d.execute_script(rows) == 0, "no unhealthy board")
+    browser.find_element(By.ID, "f-sick").click()
+    until(browser, lambda d: d.execute_script(rows) == BOARDS, "every board again")
     assert text(browser, "#n-online") == str(BOARDS)
 
     pkg = package(tmp_path, "1.1.0", 1)

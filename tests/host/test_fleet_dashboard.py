@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -64,7 +65,12 @@ def dash(swarm):
         line = proc.stdout.readline()
         m = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=(\S+)", line)
         assert m and m.group(2) == TOKEN, line + proc.stdout.read()
-        yield int(m.group(1))
+        port, end = int(m.group(1)), time.monotonic() + 120
+        while len(json.loads(get(port, "/api/state", {
+                "Authorization": f"Bearer {TOKEN}"})[1])["boards"]) < BOARDS:
+            assert time.monotonic() < end, "the dashboard never saw every board's birth"
+            time.sleep(0.2)  # the retained births arrive right after it subscribes
+        yield port
     finally:
         proc.terminate()
         proc.wait(30)
@@ -226,7 +232,7 @@ def test_the_page_shows_the_fleet_follows_a_rollout_and_halts_it(swarm, dash, br
               "the canary installed, on the page")
         until(browser, lambda d: "1.1.0: 1" in text(d, "#matrix") and "1: 1" in
               text(d, "#matrix"), "the matrix shows the canary on the new version")
-        assert text(browser, "#rollout-1 .state") == "soaking"
+        until(browser, lambda d: text(d, "#rollout-1 .state") == "soaking", "the canary soaks")
         browser.save_screenshot(str(SHOTS / "dashboard-rollout.png"))
         browser.find_element(By.ID, "who").send_keys("tester")
         press(browser, '#rollout-1 button[data-act="halt"]')
@@ -257,6 +263,39 @@ def test_the_page_shows_the_fleet_follows_a_rollout_and_halts_it(swarm, dash, br
     assert sizes, "no update message reached the event stream"
     print(f"event stream: first snapshot {listen.snap} bytes; {len(sizes)} updates, median "
           f"{sizes[len(sizes) // 2]} bytes, largest {sizes[-1]} bytes ({BOARDS} boards)")
+
+
+def test_resume_in_the_page_drives_the_rollout_to_its_end(swarm, dash, browser, tmp_path):
+    _, fleet, folder = swarm
+    browser.get(f"http://127.0.0.1:{dash}/?token={TOKEN}")
+    pkg = package(tmp_path, "1.2.0", 3)  # after release 1 and its rollback (update 2)
+    proc = subprocess.Popen([str(BIN / "outstack"), "fleet", "rollout", pkg, "--canary", "1",
+                             "--steps", "100", "--soak", "6", "--db", str(folder / "fleet.db"),
+                             "--broker", f"127.0.0.1:{swarm[0].port}", "--key", KEY],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        until(browser, lambda d: text(d, "#rollout-2 .state") == "soaking", "the canary soaks")
+        assert fleet_cmd(swarm, "halt", "2").returncode == 0
+        out = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "halted by the operator" in out and "(cli)" in out, out
+    until(browser, lambda d: text(d, "#rollout-2 .state") == "halted", "halted, on the page")
+    browser.find_element(By.ID, "who").clear()
+    browser.find_element(By.ID, "who").send_keys("resumer")
+    press(browser, '#rollout-2 button[data-act="resume"]')
+    until(browser, lambda d: text(d, "#rollout-2 .state") == "done", "done, driven by the page")
+    st = fleet_cmd(swarm, "status", "2")
+    assert "done" in st.stdout and f"{BOARDS} healthy" in st.stdout, st.stdout
+    until(browser, lambda d: "resume ended" in text(d, "#log") and "resumer (web" in
+          text(d, "#log"), "the resume and its end logged")
+    with fleet.cond:
+        assert all(b.hb.get("versions", {}).get("app.sensor") == "1.2.0" or b.hb.get("seq") != 3
+                   for b in fleet.boards.values())
+    fleet.wait(lambda: all(b.hb.get("seq") == 3 for b in fleet.boards.values()), 60,
+               "update 3 everywhere")
 
 
 def test_a_board_page_has_its_heartbeats_and_updates(swarm, dash, browser):

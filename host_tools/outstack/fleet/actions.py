@@ -26,7 +26,6 @@ def log(store, who, action, rid, said) -> None:
 
 
 def history(store, limit=50) -> list[dict]:
-    store.db.execute(LOG)
     rows = store.db.execute("select * from actions order by at desc limit ?", (limit,))
     return [dict(r) for r in rows.fetchall()]
 

@@ -5,6 +5,7 @@ fleet/actions.py and rollout.Engine, as the CLI's do, and are logged with who as
 import asyncio
 import hmac
 import json
+import sqlite3
 import threading
 import time
 from collections import Counter, deque
@@ -73,6 +74,7 @@ class Dashboard:
     def __init__(self, fleet: Watched, db: Path, token: str, key=None):
         self.fleet, self.db, self.token, self.key = fleet, db, token, key
         self.store = Store(db)
+        self.store.db.execute(actions.LOG)
         self.lock = threading.Lock()  # one SQLite connection, used from the loop and threads
         self.clients: set[asyncio.Queue] = set()
         self.last: dict = {}
@@ -86,7 +88,7 @@ class Dashboard:
         with self.lock:
             rollouts = {str(r["id"]): rollout_row(self.store, r) for r in self.store.all()}
             log = actions.history(self.store, 30)
-        for rid, what in self.busy.items():
+        for rid, what in list(self.busy.items()):  # a thread of ours may end meanwhile
             if str(rid) in rollouts:
                 rollouts[str(rid)]["busy"] = what
         return {"boards": boards, "rollouts": rollouts, "actions": log}
@@ -110,7 +112,11 @@ class Dashboard:
     async def pump(self):
         while True:
             await asyncio.sleep(TICK)
-            now = await asyncio.to_thread(self.snapshot)
+            try:
+                now = await asyncio.to_thread(self.snapshot)
+            except sqlite3.Error as e:  # a state file busy past its timeout: try next tick
+                print(f"outstack: dashboard could not read {self.db}: {e}", flush=True)
+                continue
             d = self.delta(now)
             self.last = now
             if d and self.clients:

@@ -31,7 +31,8 @@ from .errors import CliError
 FILE = "outstack.toml"
 SECTIONS = {"project": {"name", "firmware", "board", "deploy_board"},
             "ota": {"key", "trust", "server"},
-            "connect": {"port", "link"}}
+            "connect": {"port", "link"},
+            "fleet": {"token"}}  # the dashboard's token (outstack fleet serve)
 
 
 @dataclass

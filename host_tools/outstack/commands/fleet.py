@@ -7,6 +7,7 @@
     rollout PKG --canary N --steps 5,25,50,100 --soak S --halt-on RULE
                                 a staged, health-gated rollout (state in build/fleet.db)
     status | halt | resume | rollback [ID]
+    serve [--listen H:P]        the dashboard in a browser (docs/FLEET.md)
 """
 
 import signal
@@ -79,36 +80,30 @@ def rollout(args):
 
 
 def resume(args):
+    from ..fleet import actions
+
     with _session(args) as (store, fleet):
-        r = _rollout(store, args.id)
-        if r["state"] in ("done", "rolled-back"):
-            raise CliError(f"rollout {r['id']} is {r['state']}: nothing to resume")
-        if r["state"] == "halted":
-            store.set(r["id"], state="running" if r["soak_until"] is None or r["soak_until"] <
-                      time.time() else "soaking", reason=None)
+        r = actions.resume(store, args.id, actions.cli_user())
         time.sleep(args.wait)
         return _drive(store, fleet, r["id"], args)
 
 
 def halt(args):
+    from ..fleet import actions
     from ..fleet.store import Store
 
     store = Store(_db(args))
-    r = _rollout(store, args.id)
-    if r["state"] not in ("running", "soaking"):
-        raise CliError(f"rollout {r['id']} is {r['state']}, not running")
-    store.set(r["id"], state="halted", reason="halted by the operator")
+    r = actions.halt(store, args.id, actions.cli_user())
     print(f"rollout {r['id']}: halted (its process stops at its next check)")
     return 0
 
 
 def rollback(args):
+    from ..fleet import actions
     from ..fleet.rollout import Engine
 
     with _session(args) as (store, fleet):
-        r = _rollout(store, args.id)
-        if r["state"] in ("running", "soaking"):
-            raise CliError(f"rollout {r['id']} is {r['state']}: halt it first (fleet halt)")
+        r = actions.rollback(store, args.id, actions.cli_user())
         time.sleep(args.wait)
         Engine(store, fleet, r["id"], _key(args)).rollback()
     return 0
@@ -129,6 +124,52 @@ def status(args):
               f"step {r['step']}" + (f": {r['reason']}" if r["reason"] else ""))
         print("  boards: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     return 0
+
+
+def serve(args):
+    import asyncio
+
+    from ..fleet import dash as D
+
+    host, port = _address(args.listen, "--listen")
+    bhost, bport = _address(args.broker)
+    token = _token(args)
+    fleet = D.Watched(bport, bhost).connect()
+    board = D.Dashboard(fleet, _db(args), token, _key(args))
+
+    def ready(bound):
+        print(f"dashboard on http://{host}:{bound}/?token={token} (fleet on {bhost}:{bport}, "
+              f"state {board.db}); Ctrl-C stops it", flush=True)
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        asyncio.run(D.serve(board, host, port, ready))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fleet.close()
+    return 0
+
+
+def _interrupt(*_):
+    raise KeyboardInterrupt  # SIGTERM stops the dashboard as Ctrl-C does
+
+
+def _token(args) -> str:
+    import os
+    import secrets
+    import tomllib
+
+    if args.token or os.environ.get("OUTSTACK_FLEET_TOKEN"):
+        return args.token or os.environ["OUTSTACK_FLEET_TOKEN"]
+    from ..project import FILE, find
+
+    try:
+        cfg = tomllib.loads((find(args.project).root / FILE).read_text())
+    except (CliError, OSError, tomllib.TOMLDecodeError):
+        cfg = {}
+    given = cfg.get("fleet", {}).get("token")
+    return given if isinstance(given, str) and given else secrets.token_urlsafe(18)
 
 
 def _drive(store, fleet, rid, args) -> int:
@@ -192,10 +233,11 @@ def _key(args):
     return str(key) if key else None
 
 
-def _address(text: str) -> tuple[str, int]:
+def _address(text: str, what: str = "--broker") -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise CliError(f"--broker must be HOST:PORT, not {text!r}")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536 or \
+            (what == "--broker" and int(port) == 0):
+        raise CliError(f"{what} must be HOST:PORT, not {text!r}")
     return host or "127.0.0.1", int(port)
 
 
@@ -239,10 +281,11 @@ def _ls_args(p):
                    help="seconds to collect the retained messages (default 1)")
 
 
-def _state_args(p, broker=True, key=True):
+def _state_args(p, broker=True, key=True, wait=True):
     p.add_argument("--db", help="the rollout state file (default: the project's build/fleet.db)")
     if broker:
         _broker_opt(p)
+    if broker and wait:
         p.add_argument("--wait", type=float, default=1.0,
                        help="seconds to collect the retained messages first (default 1)")
     if key:
@@ -274,6 +317,15 @@ def _resume_args(p):
     p.add_argument("--no-rollback", action="store_true", help="on a halt, roll nothing back")
 
 
+def _serve_args(p):
+    p.add_argument("--listen", default="127.0.0.1:8080",
+                   help="address of the page as HOST:PORT (default 127.0.0.1:8080; port 0: a "
+                        "free one)")
+    p.add_argument("--token", help="the token the page asks for (default: $OUTSTACK_FLEET_TOKEN, "
+                                   "else [fleet] token in outstack.toml, else a new one, printed)")
+    _state_args(p, wait=False)
+
+
 ACTIONS = {
     "broker": (broker, _broker_args, "a local MQTT broker (mosquitto) on the loopback"),
     "sim": (sim, _sim_args, "N virtual boards with the fleet server on"),
@@ -283,6 +335,7 @@ ACTIONS = {
     "halt": (halt, lambda p: _id_args(p, False, False), "stop a running rollout"),
     "resume": (resume, _resume_args, "go on with a halted or interrupted rollout"),
     "rollback": (rollback, _id_args, "roll back the boards that took a halted rollout"),
+    "serve": (serve, _serve_args, "the fleet dashboard in a browser (halt, resume, roll back)"),
 }
 
 

@@ -67,12 +67,13 @@ def until(what, pred, proc, timeout=300):
         time.sleep(0.3)
 
 
-def rollout_state(folder, rid):
+def rollout_state(folder, rid=None):
+    """((state, step), {board: target state}) of rollout rid (None: the latest one)."""
     store = Store(folder / "fleet.db")
     try:
         r = store.rollout(rid)
-        return (r["state"], r["step"]) if r else (None, None), \
-            {t["board"]: t["state"] for t in store.targets(rid)}
+        return ((r["state"], r["step"]), {t["board"]: t["state"] for t in
+                                          store.targets(r["id"])}) if r else ((None, None), {})
     finally:
         store.close()
 
@@ -133,16 +134,16 @@ def test_a_board_away_at_its_step_catches_up_when_it_returns(swarm, tmp_path):
                          "--steps", "100", "--soak", "3600",
                          "--halt-on", "failed > 0 or crashed > 0")
     try:
-        until("the board skipped", lambda: rollout_state(folder, 2)[1].get(bid) == "skipped"
-              and rollout_state(folder, 2)[0] == ("soaking", 0), proc)
+        until("the board skipped", lambda: rollout_state(folder)[1].get(bid) == "skipped"
+              and rollout_state(folder)[0] == ("soaking", 0), proc)
         away.power_on()
-        until("the board caught up", lambda: rollout_state(folder, 2)[1].get(bid) in
+        until("the board caught up", lambda: rollout_state(folder)[1].get(bid) in
               ("installed", "healthy"), proc)
         fleet.wait(lambda: versions(fleet)[bid] == "2.0.0", 120, "2.0.0 on the returned board")
-        state, targets = rollout_state(folder, 2)
+        state, targets = rollout_state(folder)
         assert state == ("soaking", 0), state  # still running: its soak started again
         assert list(targets.values()).count("installed") == BOARDS, targets
-        r = outstack("fleet", "halt", "2", "--db", str(folder / "fleet.db"))
+        r = outstack("fleet", "halt", "--db", str(folder / "fleet.db"))
         assert r.returncode == 0, r.stderr
         out, _ = proc.communicate(timeout=120)
         assert "catching up 1 boards back online" in out, out

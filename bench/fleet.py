@@ -228,7 +228,8 @@ def bad_release(fleet, a, tmp, store):
             b.ran.discard(("app.sensor", "6.6.6"))
     t0 = time.monotonic()
     rid = RO.start(store, fleet, pkg, canary, steps, max(a.soak, a.crash_after * 3.0), rule)
-    state = RO.Engine(store, fleet, rid, str(ROOT / "keys/ota-key.pem"), say=lambda t: None).run()
+    said = []
+    state = RO.Engine(store, fleet, rid, str(ROOT / "keys/ota-key.pem"), say=said.append).run()
     took = time.monotonic() - t0
     r = store.rollout(rid)
     sent = [t["board"] for t in store.targets(rid) if t["step"] is not None]
@@ -239,6 +240,9 @@ def bad_release(fleet, a, tmp, store):
           f"{a.bad_release:g} % of boards; {bucket} of {len(fleet.boards)} are in that bucket): "
           f"canary {canary}, steps 5,25,50,100, halt on '{rule}'")
     print(f"  rollout {state} after {took:.1f} s: {r['reason'] or 'no breach'}")
+    for line in said:
+        if "sending" in line or "rolled back" in line:
+            print("  " + line)
     print(f"  boards sent the bad release: {len(sent)}; boards that ever ran it: {len(ran)} "
           f"(goal: <= canary {canary} + boards in flight)")
     end = time.monotonic() + 120
@@ -249,8 +253,8 @@ def bad_release(fleet, a, tmp, store):
             break
         time.sleep(0.5)
     print(f"  back on the good version (heartbeats, app.sensor as before): {len(back)} of "
-          f"{len(ran)}" + ("" if len(back) == len(ran) else
-                           f"; not back: {sorted(set(ran) - set(back))}"))
+          f"{len(ran)}" + ("" if len(back) == len(ran) else "; not back: " + ", ".join(
+              f"{i} runs {now.get(i)} (was {good.get(i)})" for i in sorted(set(ran) - set(back)))))
 
 
 def outage(fleet, a, tmp, store, broker):

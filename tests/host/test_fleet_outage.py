@@ -6,7 +6,9 @@ the rollout still runs (docs/FLEET.md)."""
 import json
 import os
 import shutil
+import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -16,7 +18,7 @@ from outstack.fleet.broker import Broker, INSTALL
 from outstack.fleet.store import Store
 from outstack.fleet.view import Fleet
 from outstack.paths import ROOT
-from tests.conftest import BIN, DEMO, need, outstack
+from tests.conftest import BIN, DEMO, need, outstack, typed
 
 need(None if shutil.which("mosquitto") or os.path.exists("/usr/sbin/mosquitto") else INSTALL,
      "MQTT broker (mosquitto)")
@@ -152,3 +154,43 @@ def test_a_board_away_at_its_step_catches_up_when_it_returns(swarm, tmp_path):
             proc.kill()
             proc.wait()
     assert list(versions(fleet).values()).count("2.0.0") == BOARDS
+
+
+def test_a_broker_that_never_answers_does_not_hold_up_the_board(make_board):
+    # A listener that accepts and then says nothing: the board's MQTT connect waits for its
+    # CONNACK through asyncio (connect_ms set to ten minutes here), so the console and the
+    # other servers keep answering meanwhile; a blocking connect would hold them all.
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    srv.settimeout(0.5)
+    held, stop = [], threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                held.append(srv.accept()[0])
+            except OSError:
+                pass
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    pub = json.loads((ROOT / "keys" / "ota-pub.json").read_text())
+    cfg = S.fleet_config(srv.getsockname()[1], [pub], connect_ms=600000)
+    try:
+        vb = make_board(files={"/config.json": json.dumps(cfg)})
+        end = time.monotonic() + 120
+        while not held:
+            assert time.monotonic() < end, "the board never dialed the broker"
+            time.sleep(0.1)
+        first = held[0].recv(256)  # its CONNECT came out; no CONNACK goes back
+        assert first[:1] == b"\x10" and b"MQTT" in first, first
+        stats = typed(vb, "await call('fleet', 'stats')", timeout=120)
+        assert "'connected': False" in stats and "'connects': 0" in stats, stats
+        assert typed(vb, "6 * 7", timeout=120) == "42"
+    finally:
+        stop.set()
+        t.join()
+        for c in held:
+            c.close()
+        srv.close()

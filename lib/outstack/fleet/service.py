@@ -119,12 +119,16 @@ class FleetServer(Server):
                             link.hello(cid, c.keepalive, self.topic("state"),
                                        b'{"state":"lost"}'), ms)
         c.sock = feed = link.Feed(s, self.mv)
-        self.mq = c  # drop() closes the socket from here on
         reader = asyncio.StreamReader(s)
-        await asyncio.wait_for_ms(self.exact(reader, 0, 1), ms)
-        n: int = await asyncio.wait_for_ms(self.rest(reader), ms)
-        if n != 4 or self.buf[0] != 0x20 or self.buf[3] != 0:  # CONNACK, accepted
-            raise OSError("broker refused the connection (%r)" % bytes(self.buf[:n]))
+        try:
+            await asyncio.wait_for_ms(self.exact(reader, 0, 1), ms)
+            n: int = await asyncio.wait_for_ms(self.rest(reader), ms)
+            if n != 4 or self.buf[0] != 0x20 or self.buf[3] != 0:  # CONNACK, accepted
+                raise OSError("broker refused the connection (%r)" % bytes(self.buf[:n]))
+        except BaseException:
+            s.close()
+            raise
+        self.mq = c  # connected: drop() closes the socket from here on
         feed.write(link.subscribe(self.topic("ota"), 1))  # its SUBACK comes to pump
         c.publish(self.topic("state"), beat.birth().encode(), True)
         self.connects += 1

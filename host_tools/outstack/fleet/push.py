@@ -31,9 +31,12 @@ def send(fleet, bid: str, data: bytes, timeout: float = 120.0) -> dict:
     while True:
         if time.monotonic() > end:
             raise TimeoutError(f"board {bid} did not take the update within {timeout} s")
+        t = time.monotonic()
         try:
             got = fleet.wait(lambda: result() or acked(seen), RETRY_S, f"board {bid}")
         except TimeoutError:
+            if not fleet.connected:  # the broker is away: that time does not count
+                end += time.monotonic() - t
             sent_to = max(have, 0)  # lost, or the board was away: it resumes from its have
             fleet.publish(bid, "ota", offer)
             continue

@@ -17,6 +17,7 @@ from .store import TOOK
 
 SEND_TIMEOUT = 120.0
 PARALLEL = 16  # transfers at once
+LOST_GRACE = 20.0  # s: a board counts as lost when its will stands this long, host connected
 
 
 def open_package(path) -> tuple[bytes, dict]:
@@ -135,9 +136,17 @@ class Engine:
 
     # ----- the soak: the boards that took it stay healthy ---------------------------------
     def soak(self, r, rollback):
+        last = time.time()
         while time.time() < (r["soak_until"] or 0):
             if self.store.rollout(self.rid)["state"] != "soaking":
                 return  # halted from outside
+            now = time.time()
+            if not self.fleet.connected:  # the broker is away: its time is no soak
+                self.store.set(self.rid, soak_until=(r["soak_until"] or now) + now - last)
+            elif self.catch_up(r):  # they soak too: the soak starts again
+                self.store.set(self.rid, soak_until=time.time() + r["soak"])
+            last = now
+            r = self.store.rollout(self.rid)
             self.health(r)
             if self.check(r, rollback):
                 return
@@ -157,13 +166,36 @@ class Engine:
         else:
             self.store.set(self.rid, state="running", step=k + 1)
 
+    def catch_up(self, r) -> int:
+        """Send the release to boards skipped (offline) earlier that are back online now;
+        how many took it."""
+        back = [t["board"] for t in self.store.targets(self.rid, "skipped")
+                if self.fleet.board(t["board"]).online]
+        if not back:
+            return 0
+        self.say(f"rollout {self.rid} step {r['step']}: catching up {len(back)} boards back online")
+        for bid in back:
+            self.store.target(self.rid, bid, state="pending", step=r["step"])
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            list(pool.map(self.send, back))
+        took = {t["board"] for t in self.store.targets(self.rid, "installed")}
+        return len(took.intersection(back))
+
     def health(self, r):
-        for t in self.store.targets(self.rid, "installed", "healthy"):
+        for t in self.store.targets(self.rid, "installed", "healthy", "lost"):
             b = self.fleet.board(t["board"])
             hb = b.hb
             if b.presence == "lost":
-                self.store.target(self.rid, t["board"], state="lost", detail="lost its link")
+                # A will also comes when the broker itself goes (or a board's link blinks):
+                # lost only when it stands LOST_GRACE with the host connected to the broker.
+                if t["state"] != "lost" and self.fleet.connected and time.monotonic() - max(
+                        b.lost_at, self.fleet.up_at) > LOST_GRACE:
+                    self.store.target(self.rid, t["board"], state="lost", detail="lost its link")
                 continue
+            if t["state"] == "lost":
+                if not b.online:
+                    continue
+                self.store.target(self.rid, t["board"], state="installed", detail="back online")
             if not isinstance(hb.get("seq"), int) or hb["seq"] < r["seq"]:
                 continue  # no heartbeat since the install yet
             now = {k: hb.get(k) for k in ("crashes", "restarts", "boot")}

@@ -23,6 +23,8 @@ class Board:
         self.result_n = 0  # arrival number of `result` (0: none seen)
         self.ack: dict = {}
         self.ack_n = 0
+        self.lost_at = 0.0  # time.monotonic() when its state last turned "lost"
+        self.ran: set = set()  # (module, version) pairs its heartbeats have ever named
         self.sent_msgs = self.sent_bytes = self.got_msgs = self.got_bytes = 0
 
     @property
@@ -50,7 +52,12 @@ class Fleet:
                                   client_id=f"outstack-host-{os.getpid()}-{next(_ids)}")
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
         self.client.max_queued_messages_set(0)
+        self.client.reconnect_delay_set(1, 4)  # a broker back after an outage: found soon
+        self.connected = False  # to the broker now (paho reconnects by itself)
+        self.outages = 0  # times the link to the broker was lost
+        self.up_at = 0.0  # time.monotonic() of the last connect
 
     def connect(self, timeout: float = 10.0) -> "Fleet":
         try:
@@ -63,6 +70,16 @@ class Fleet:
 
     def _on_connect(self, client, userdata, flags, reason, props=None):
         client.subscribe([(f"{self.root}/+/{leaf}", 0) for leaf in LEAVES])
+        with self.cond:
+            self.connected = not getattr(reason, "is_failure", False)
+            self.up_at = time.monotonic()
+            self.cond.notify_all()
+
+    def _on_disconnect(self, client, userdata, flags, reason=None, props=None):
+        with self.cond:
+            self.outages += self.connected
+            self.connected = False
+            self.cond.notify_all()
 
     def _on_message(self, client, userdata, msg):
         parts = msg.topic.split("/")
@@ -81,7 +98,11 @@ class Fleet:
             b.got_msgs += 1
             b.got_bytes += len(msg.payload) + len(msg.topic)
             self.arrivals += 1
+            if parts[2] == "state" and body.get("state") == "lost" and b.presence != "lost":
+                b.lost_at = time.monotonic()
             setattr(b, parts[2], body)
+            if parts[2] == "hb" and isinstance(body.get("versions"), dict):
+                b.ran.update((m, v) for m, v in body["versions"].items() if isinstance(v, str))
             if parts[2] in ("result", "ack"):
                 setattr(b, parts[2] + "_n", self.arrivals)
             self.cond.notify_all()

@@ -4,7 +4,9 @@
 # Config: {"host": "127.0.0.1", "port": 1883, "ssid": "", "key": "", "root": "outstack",
 #          "id": "" (default: the board's unique id in hex), "period_ms": 10000,
 #          "keepalive": 60, "max_packet": 4096, "max_size": 262144, "keys": [...],
-#          "modules": ["app.*"], "health_ms": 3000, "join_ms": 10000, "retry_ms": 2000}.
+#          "modules": ["app.*"], "health_ms": 3000, "join_ms": 10000, "retry_ms": 2000,
+#          "retry_max_ms": 8000, "connect_ms": 5000}. A lost broker is retried with back-off
+#          (retry_ms doubling up to retry_max_ms, with jitter); connecting never blocks the board.
 # Needs the "ota" right. The broker is not trusted: a package's signature decides.
 import asyncio
 from micropython import const
@@ -14,7 +16,6 @@ from outstack.server import Server
 
 _POLL_MS = const(100)  # how often a Wi-Fi join in progress is checked
 _STUCK_MS = const(5000)  # the rest of a packet that began must come within this
-_CONNECT_S = const(5)  # socket timeout: connect, CONNACK, SUBACK, and every write
 _BOOTED = ticks_ms()  # loaded at boot with the server table: uptime counts from here
 
 
@@ -57,15 +58,24 @@ class FleetServer(Server):
             self.note("no Wi-Fi on this board" if wlan is None else "no Wi-Fi ssid/key set")
             return
         self.every(self.cfg.get("period_ms", 10000), "beat")
+        fails = 0
         try:
             while True:
-                if await self.join(wlan):
-                    await self.session()
-                await asyncio.sleep_ms(self.cfg.get("retry_ms", 2000))
+                if await self.join(wlan) and await self.session():
+                    fails = 0  # it was up: the first retry comes soon
+                fails += 1
+                await asyncio.sleep_ms(self.backoff(fails))
         finally:  # crashed or stopped: the socket goes, the broker says we are lost
             self.drop()
             if self.xfer is not None:
                 self.xfer.close()
+
+    def backoff(self, fails):
+        # retry_ms doubling per failure up to retry_max_ms, then 50-100 % of it (ticks as
+        # jitter): a fleet that lost its broker does not come back all in the same instant.
+        d = min(self.cfg.get("retry_ms", 2000) << min(fails - 1, 8),
+                self.cfg.get("retry_max_ms", 8000))
+        return d - ticks_ms() % (d // 2 + 1)
 
     async def join(self, wlan):
         wlan.active(True)
@@ -81,34 +91,49 @@ class FleetServer(Server):
     async def session(self):
         where = "%s:%d" % (self.cfg.get("host", "127.0.0.1"), self.cfg.get("port", 1883))
         try:
-            c = self.connect()
+            c, reader = await self.connect()
         except Exception as e:  # refused, unreachable, a broker that says no: try later
             self.note("broker %s unreachable (%r)" % (where, e))
             self.drop()
-            return
+            return False
         self.note("connected to %s as %s" % (where, self.base[:-1]))
         try:
-            await self.pump(c)
+            await self.pump(c, reader)
         except Exception as e:  # a cut link, a broker gone silent, a packet umqtt refuses
             self.note("broker %s lost (%r)" % (where, e))
         finally:
             self.drop()
+        return True
 
-    def connect(self):
+    async def connect(self):
+        # TCP connect, CONNECT (with the will) and CONNACK through asyncio, bounded by
+        # connect_ms; the board's other servers run meanwhile. umqtt writes what follows.
         from umqtt.simple import MQTTClient  # type: ignore[import-not-found,unused-ignore]
-        from outstack.fleet import beat
+        from outstack.fleet import beat, link
 
-        c = MQTTClient(self.base[:-1].encode(), self.cfg.get("host", "127.0.0.1"),
-                       self.cfg.get("port", 1883), keepalive=self.cfg.get("keepalive", 60))
-        self.mq = c
-        c.set_last_will(self.topic("state"), b'{"state":"lost"}', retain=True)
+        ms = self.cfg.get("connect_ms", 5000)
+        cid = self.base[:-1].encode()
+        c = MQTTClient(cid, "", 1, keepalive=self.cfg.get("keepalive", 60))
         c.set_callback(self.on_message)
-        c.connect(timeout=_CONNECT_S)
-        c.subscribe(self.topic("ota"))
-        c.publish(self.topic("state"), beat.birth().encode(), retain=True)
+        s = await link.dial(self.cfg.get("host", "127.0.0.1"), self.cfg.get("port", 1883),
+                            link.hello(cid, c.keepalive, self.topic("state"),
+                                       b'{"state":"lost"}'), ms)
+        c.sock = feed = link.Feed(s, self.mv)
+        reader = asyncio.StreamReader(s)
+        try:
+            await asyncio.wait_for_ms(self.exact(reader, 0, 1), ms)
+            n: int = await asyncio.wait_for_ms(self.rest(reader), ms)
+            if n != 4 or self.buf[0] != 0x20 or self.buf[3] != 0:  # CONNACK, accepted
+                raise OSError("broker refused the connection (%r)" % bytes(self.buf[:n]))
+        except BaseException:
+            s.close()
+            raise
+        self.mq = c  # connected: drop() closes the socket from here on
+        feed.write(link.subscribe(self.topic("ota"), 1))  # its SUBACK comes to pump
+        c.publish(self.topic("state"), beat.birth().encode(), True)
         self.connects += 1
         self.beat()
-        return c
+        return c, reader
 
     def drop(self):
         c, self.mq = self.mq, None
@@ -134,10 +159,8 @@ class FleetServer(Server):
         except OSError:
             self.drop()  # the reader sees it and reconnects
 
-    async def pump(self, c):
-        reader = asyncio.StreamReader(c.sock)
-        feed = _Feed(c.sock, self.mv)
-        c.sock = feed  # umqtt parses from our buffer; its writes go to the socket
+    async def pump(self, c, reader):
+        feed = c.sock  # umqtt parses from our buffer; its writes go to the socket
         keep = self.cfg.get("keepalive", 60) * 500  # a ping at half the keepalive
         pinged = False
         while self.serving(c):
@@ -278,29 +301,3 @@ class FleetServer(Server):
             self.said = text
             print("fleet:", text)
 
-
-class _Feed:
-    # The broker's socket as umqtt sees it: reads come from the packet asyncio took whole.
-    def __init__(self, sock, mv):
-        self.sock = sock
-        self.mv = mv
-        self.at = self.end = 0
-
-    def load(self, n):
-        self.at, self.end = 0, n
-
-    def read(self, n=1):
-        a = self.at
-        if n < 0 or a + n > self.end:
-            raise OSError("malformed packet from the broker")
-        self.at = a + n
-        return bytes(self.mv[a : a + n])
-
-    def write(self, data, n=None):
-        return self.sock.write(data) if n is None else self.sock.write(data, n)
-
-    def setblocking(self, flag):
-        pass  # reads never block here: the packet is already in memory
-
-    def close(self):
-        self.sock.close()

@@ -59,7 +59,9 @@ async def _install(srv, path):
                                      srv.config.get("health_ms", install.HEALTH_MS),
                                      staged=staged)
     if said.startswith("installed"):
+        was = state.setdefault("was", {})  # what a rollback puts back (heartbeats say it)
         for x in mods:
+            was[x.name] = state["versions"].get(x.name)
             state["versions"][x.name] = x.version
         crashlog.save_sealed(STATE, state)
     return said
@@ -75,7 +77,11 @@ async def _rollback(srv, m, state):
 
     said = await install.rollback(srv.right("ota"), m["seq"], m["module"], staged)
     if said.startswith("installed"):
-        state["versions"].pop(m["module"], None)  # back to what it was before
+        v = state.get("was", {}).pop(m["module"], None)  # back to what it was before
+        if v is None:
+            state["versions"].pop(m["module"], None)
+        else:
+            state["versions"][m["module"]] = v
         crashlog.save_sealed(STATE, state)
     return said.replace("installed update", "rolled %s back as update" % m["module"], 1)
 

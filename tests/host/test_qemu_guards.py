@@ -211,7 +211,8 @@ def test_the_demo_runs_without_safe_mode_and_blinks_the_fpgaio_led(elf, tmp_path
         _wait_text(qb, "status: up", start)  # a second status line: the servers keep running
         text = _text(qb)
         assert "SAFE MODE" not in text and "crashed" not in text, text
-        assert "no OTA over UART1" in text  # said once: this firmware has no UART1 driver yet
+        assert "no OTA over UART1" not in text  # this firmware drives UART1 (machine_uart_board.c)
+        assert "TCP port 8266 not available" in text  # and says once that it has no sockets
         assert [e.kind for e in qb.events] == ["spawn"]  # no reset of any kind
         led = "__import__('machine').mem32[0x40028000] & 1"  # FPGA IO LED0
         assert _answer(qb, "__import__('outstack.hal').hal.led(True) or " + led) == "1"

@@ -2,6 +2,7 @@
 on this host, built from the local snapshot with micropython-lib's own tools/build.py, for
 `mpremote mip install --index URL NAME` and `outstack deploy --index URL`."""
 
+import signal
 import sys
 import threading
 
@@ -27,7 +28,11 @@ def _serve(root, port: int) -> None:
         print(f"  mpremote mip install --index {served.url} logging")
         print(f"  outstack deploy --index {served.url}")
         print("Ctrl-C stops it", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            print("stopped", file=sys.stderr)
+        stop = threading.Event()
+        # Ctrl-C and SIGTERM stop it, also where SIGINT came in ignored (a shell's background
+        # job): Python installs no KeyboardInterrupt handler then.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        while not stop.wait(0.5):
+            pass
+        print("stopped", file=sys.stderr)

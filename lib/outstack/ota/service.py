@@ -53,7 +53,7 @@ class OtaServer(Server):
 
         try:
             port = hal.uart(self.config.get("baud", 115200))
-        except OSError as e:  # no UART1 driver (mps2-an385 so far): said once, nothing to serve
+        except OSError as e:  # a board without a UART1 driver: said once, nothing to serve
             print("outstack: %s: %s: no OTA over UART1" % (self.name, e))
             await asyncio.Event().wait()
         stream = asyncio.StreamReader(port)

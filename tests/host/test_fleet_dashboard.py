@@ -34,7 +34,7 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-BOARDS = 5  # the issue asks for 20: raise it where the machine has the cores to spare
+BOARDS = 20  # as the issue asks: a broker, 20 virtual boards, the page
 TOKEN = "test-token-0123456789"
 KEY = str(ROOT / "keys" / "ota-key.pem")
 SHOTS = ROOT / "build"

@@ -109,8 +109,8 @@ def test_a_crash_in_the_soak_halts_and_rolls_back(swarm, tmp_path):
     r = fleet_cmd(swarm, "rollout", package(tmp_path, "3.0.0", 3, CRASH_LATER),
                   "--canary", "2", "--steps", "100", "--soak", "8", "--halt-on", "crashed > 0")
     one_line_error(r, "rollout 3 halted and rolled back", "canary: crashed > 0")
-    assert "rolled back 2 of 2 boards that took it" in r.stdout, r.stdout
-    st = fleet_cmd(swarm, "status", "3")
+    st = fleet_cmd(swarm, "status", "3")  # each board's state and detail, should one fail
+    assert "rolled back 2 of 2 boards that took it" in r.stdout, (r.stdout, st.stdout)
     assert "2 rolledback" in st.stdout and f"{BOARDS - 2} idle" in st.stdout, st.stdout
     with fleet.cond:
         said = [b.result.get("said", "") for b in fleet.boards.values()]

@@ -123,7 +123,12 @@ def status(args):
         print(f"rollout {r['id']}: {Path(r['package']).name} (update {r['seq']}) {r['state']} at "
               f"step {r['step']}" + (f": {r['reason']}" if r["reason"] else ""))
         print("  boards: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+        for t in store.targets(r["id"], *_WHY_STATES):  # what went wrong, board by board
+            print(f"  {t['board']} {t['state']}: {t['detail'] or 'no detail'}")
     return 0
+
+
+_WHY_STATES = ("failed", "refused", "crashed", "lost", "rollback-failed")
 
 
 def serve(args):

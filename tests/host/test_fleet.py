@@ -53,9 +53,9 @@ def _new_online(fleet, vb):
     return None
 
 
-def package(tmp_path, version, seq, signed=True):
+def package(tmp_path, version, seq, signed=True, extra=""):
     src = tmp_path / f"sensor-{version}.py"
-    src.write_text(f'__version__ = "{version}"\n' + SENSOR)
+    src.write_text(f'__version__ = "{version}"\n' + SENSOR + extra)
     out = tmp_path / f"sensor-{version}-{seq}.pkg"
     sign = ["--key", str(ROOT / "keys" / "ota-key.pem")] if signed else ["--unsigned"]
     r = outstack("ota", "pack", f"{src}=app/sensor.py", *sign, "--board", "unix",
@@ -116,6 +116,33 @@ def test_malformed_messages_harm_neither_board_nor_host(make_board, broker, flee
     assert b.presence == "online"
     got = push.send(fleet, bid, package(tmp_path, "1.1.0", 1))  # still takes a good update
     assert got["ok"], got
+
+
+def test_a_transfer_cut_by_a_power_cut_resumes_from_what_is_on_flash(make_board, broker, fleet,
+                                                                     tmp_path):
+    import os
+
+    vb, bid = online_board(make_board, broker, fleet)
+    data = package(tmp_path, "1.3.0", 3, extra="_PAD = %r\n" % os.urandom(6000).hex())
+    assert len(data) > 3 * push.CHUNK, len(data)
+    sha = __import__("hashlib").sha256(data).hexdigest()
+    b = fleet.boards[bid]
+    n = b.ack_n
+    fleet.publish(bid, "ota", b"O" + json.dumps({"size": len(data), "sha": sha}).encode())
+    for at in (0, push.CHUNK):  # two chunks: the board syncs them and says so at 4096
+        fleet.publish(bid, "ota", b"C" + at.to_bytes(4, "big") + data[at:at + push.CHUNK])
+    fleet.wait(lambda: b.ack_n > n and b.ack.get("have") == 2 * push.CHUNK, 60, "4096 on flash")
+    vb.cut_power()
+    fleet.wait(lambda: b.presence == "lost", 120, "the last will")
+    vb.power_on()
+    fleet.wait(lambda: b.online, 120, "the board back")
+    n = b.ack_n
+    fleet.publish(bid, "ota", b"O" + json.dumps({"size": len(data), "sha": sha}).encode())
+    got = fleet.wait(lambda: b.ack_n > n and b.ack, 60, "the ack of the offer again")
+    assert got.get("have") == 2 * push.CHUNK, got  # it goes on from there, not from 0
+    res = push.send(fleet, bid, data)
+    assert res["ok"] and res["said"].startswith("installed update 3"), res
+    fleet.wait(lambda: b.hb.get("versions", {}).get("app.sensor") == "1.3.0", 60, "1.3.0")
 
 
 def test_fleet_cli_runs_boards_and_lists_them(broker, tmp_path):

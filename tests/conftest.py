@@ -62,7 +62,40 @@ def one_line_error(out, *needles):
     return lines[0]
 
 
-def typed(vb, line, timeout=8.0):
+# A main.py's head for boards that must show their loop runs: Counter counts its own ticks
+# (one every 20 ms) and answers a call with the count. Tests add servers and the table.
+COUNTER_MAIN = """
+from outstack.system import System
+from outstack.server import Server
+
+class Counter(Server):
+    def init(self, config, state):
+        self.n = 0
+        self.every(20, "tick")
+
+    def handle_cast(self, msg, arg):
+        self.n += 1
+
+    def handle_call(self, msg, arg):
+        return self.n
+"""
+
+
+def text(board, start=0) -> str:
+    """What the board printed (on its console) from byte `start` on."""
+    return board.output[start:].decode(errors="replace")
+
+
+def wait_text(board, needle: str, start=0, timeout=60.0) -> str:
+    """Wait until the board has printed `needle` after byte `start`; everything since then."""
+    end = time.monotonic() + timeout
+    while needle not in text(board, start):
+        assert time.monotonic() < end, f"no {needle!r} in:\n{text(board, start)[-3000:]}"
+        time.sleep(0.02)
+    return text(board, start)
+
+
+def typed(vb, line, timeout=60.0):
     """Type `line` at the board's live prompt; return the line it answered with."""
     start = len(vb.output)
     vb.type(line.encode() + b"\r")

@@ -7,7 +7,7 @@ crashes` and, after a reset, in `outstack crashlog`."""
 import json
 import time
 
-from tests.conftest import outstack, typed
+from tests.conftest import outstack, text, typed, wait_text
 
 FIRMWARE = """
 from outstack.system import System
@@ -44,18 +44,6 @@ System(TABLE).run_forever()
 CONFIG = {"watchdog_ms": 1000, "safe_mode": {"crashes": 3, "window_ms": 600000},
           "servers": {"fragile": {"priority": 7}, "caller": {}, "extra": {"enabled": False}}}
 BAD = "/config.json: 'fragile': priority must be 0..3, not 7; running the built-in defaults for priority"
-
-
-def text(vb, start=0) -> str:
-    return vb.output[start:].decode(errors="replace")
-
-
-def wait_text(vb, needle, start=0, timeout=20.0) -> str:
-    end = time.monotonic() + timeout
-    while needle not in text(vb, start):
-        assert time.monotonic() < end, f"no {needle!r} in:\n{text(vb, start)[-2000:]}"
-        time.sleep(0.02)
-    return text(vb, start)
 
 
 def ask(vb, line, needle) -> str:

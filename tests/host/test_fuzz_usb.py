@@ -9,23 +9,9 @@ import time
 
 import serial
 
-from tests.conftest import number, outstack, typed
+from tests.conftest import COUNTER_MAIN, number, outstack, typed
 
-MAIN = """
-from outstack.system import System
-from outstack.server import Server
-
-class Counter(Server):
-    def init(self, config, state):
-        self.n = 0
-        self.every(20, "tick")
-
-    def handle_cast(self, msg, arg):
-        self.n += 1
-
-    def handle_call(self, msg, arg):
-        return self.n
-
+MAIN = COUNTER_MAIN + """
 class Store(Server):
     def handle_call(self, msg, arg):
         return "stored"

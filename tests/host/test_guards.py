@@ -5,12 +5,9 @@ clearing the quarantine, a corrupt record, and a soak with every server busy."""
 import json
 import time
 
-from tests.conftest import number, outstack, typed
+from tests.conftest import COUNTER_MAIN, number, outstack, text, typed, wait_text
 
-FIRMWARE = """
-from outstack.system import System
-from outstack.server import Server
-
+FIRMWARE = COUNTER_MAIN + """
 class Hang(Server):
     def init(self, config, state):
         print("hang starting")
@@ -20,34 +17,12 @@ class Hang(Server):
         while True:
             pass
 
-class Essential(Server):
-    def init(self, config, state):
-        self.n = 0
-        self.every(20, "tick")
-
-    def handle_cast(self, msg, arg):
-        self.n += 1
-
-    def handle_call(self, msg, arg):
-        return self.n
-
 TABLE = {"hang": {"factory": Hang},
-         "ota": {"factory": Essential, "essential": True},
-         "debug": {"factory": Essential, "essential": True}}
+         "ota": {"factory": Counter, "essential": True},
+         "debug": {"factory": Counter, "essential": True}}
 System(TABLE).run_forever()
 """
 CONFIG = json.dumps({"watchdog_ms": 1000, "safe_mode": {"crashes": 3, "window_ms": 600000}})
-
-
-def _text(vb, start=0):
-    return vb.output[start:].decode(errors="replace")
-
-
-def _wait_text(vb, needle, start=0, timeout=15.0):
-    end = time.monotonic() + timeout
-    while needle not in _text(vb, start):
-        assert time.monotonic() < end, f"no {needle!r} in:\n{_text(vb, start)[-1500:]}"
-        time.sleep(0.02)
 
 
 def test_hung_handler_watchdog_crash_record_safe_mode_and_clear(make_board):
@@ -66,14 +41,14 @@ def test_hung_handler_watchdog_crash_record_safe_mode_and_clear(make_board):
 
     # Crash-resets keep coming (the hang is in the firmware): the third makes safe mode.
     start = len(vb.output)
-    _wait_text(vb, "SAFE MODE", start, timeout=30)
-    _wait_text(vb, ">>> ", start)
-    assert "quarantined: hang" in _text(vb, start)
+    wait_text(vb, "SAFE MODE", start, timeout=30)
+    wait_text(vb, ">>> ", start)
+    assert "quarantined: hang" in text(vb, start)
     n1 = number(vb, "await call('ota', 'n')")
     time.sleep(0.3)
     n2 = number(vb, "await call('ota', 'n')")
     assert n2 > n1 and number(vb, "await call('debug', 'n')") > 0  # essentials serve
-    assert "ServerDown" in typed(vb, "await call('hang', 'n')") or "NoSuchServer" in _text(vb)
+    assert "ServerDown" in typed(vb, "await call('hang', 'n')") or "NoSuchServer" in text(vb)
     resets = len([e for e in vb.events[mark:] if e.kind == "wdt-reset"])
     time.sleep(1.5)
     assert len([e for e in vb.events[mark:] if e.kind == "wdt-reset"]) == resets  # no more
@@ -81,17 +56,17 @@ def test_hung_handler_watchdog_crash_record_safe_mode_and_clear(make_board):
     cleared = outstack("crashlog", "--port", vb.usb_port, "--clear")
     assert cleared.returncode == 0 and "quarantined: hang" in cleared.stdout, cleared.stdout
     start = len(vb.output)
-    _wait_text(vb, "hang starting", start)  # back in normal mode, the culprit runs again
-    assert "SAFE MODE" not in _text(vb, start)
+    wait_text(vb, "hang starting", start)  # back in normal mode, the culprit runs again
+    assert "SAFE MODE" not in text(vb, start)
 
 
 def test_corrupt_crash_record_is_ignored_and_boot_continues(make_board):
     bad = 'OSB1 00000000\n{"kind": "runaway", "server": "x"}'
     vb = make_board(files={"/main.py": FIRMWARE.replace('"hang": {"factory": Hang},', ""),
                            "/config.json": CONFIG, "/.outstack/crash.json": bad})
-    _wait_text(vb, ">>> ")
-    text = _text(vb)
-    assert "/.outstack/crash.json is corrupt (CRC mismatch): ignored" in text, text
+    wait_text(vb, ">>> ")
+    said = text(vb)
+    assert "/.outstack/crash.json is corrupt (CRC mismatch): ignored" in said, said
     assert number(vb, "await call('ota', 'n')") >= 0
 
 
@@ -122,7 +97,7 @@ System(TABLE).run_forever()
 
 def test_sixty_second_soak_with_every_server_busy_has_no_watchdog_reset(make_board):
     vb = make_board(files={"/main.py": SOAK, "/config.json": json.dumps({"watchdog_ms": 500})})
-    _wait_text(vb, ">>> ")
+    wait_text(vb, ">>> ")
     mark = vb.mark()
     time.sleep(60)
     kinds = [e.kind for e in vb.events[mark:]]

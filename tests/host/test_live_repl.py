@@ -2,23 +2,9 @@
 
 import time
 
-from tests.conftest import mpremote, number, one_line_error, outstack, typed
+from tests.conftest import COUNTER_MAIN, mpremote, number, one_line_error, outstack, typed, wait_text
 
-MAIN = """
-from outstack.system import System
-from outstack.server import Server
-
-class Counter(Server):
-    def init(self, config, state):
-        self.n = 0
-        self.every(20, "tick")
-
-    def handle_cast(self, msg, arg):
-        self.n += 1
-
-    def handle_call(self, msg, arg):
-        return self.n
-
+MAIN = COUNTER_MAIN + """
 System({"counter": {"factory": Counter}}, config_path="/none.json").run_forever()
 """
 
@@ -39,16 +25,7 @@ def test_prompt_answers_while_servers_run(make_board):
 
 
 def _booted(vb):
-    end = time.monotonic() + 10
-    while b">>> " not in vb.output and time.monotonic() < end:
-        time.sleep(0.02)
-
-
-def _said(vb, start, needle, timeout=10.0):
-    end = time.monotonic() + timeout
-    while needle not in vb.output[start:]:
-        assert time.monotonic() < end, f"no {needle!r} in:\n{vb.output[start:][-1500:]!r}"
-        time.sleep(0.02)
+    wait_text(vb, ">>> ")
 
 
 def test_bytes_that_are_not_text_do_not_end_the_prompt(make_board):
@@ -59,7 +36,7 @@ def test_bytes_that_are_not_text_do_not_end_the_prompt(make_board):
     assert typed(vb, "40 + 2") == "42"
     start = len(vb.output)
     vb.type(b"'\xc3\xa9' + \xff'x'\r")  # text, then one stray byte, in one line
-    _said(vb, start, b"line is not UTF-8 text: ignored")
+    wait_text(vb, "line is not UTF-8 text: ignored", start)
     assert typed(vb, "len('\u00e9')") == "1"  # UTF-8 that is text is taken whole
     assert number(vb, "await call('counter', 'get')") > 0  # the servers never stopped
 
@@ -77,11 +54,11 @@ def test_a_line_of_any_length_gets_a_clear_error(make_board):
     for size in (16 * 1024, 32 * 1024, 200 * 1024):
         start = len(vb.output)
         vb.type(b"1" * size + b"\r")
-        _said(vb, start, b"outstack: line longer than 1024 bytes: ignored")
+        wait_text(vb, "outstack: line longer than 1024 bytes: ignored", start)
         assert typed(vb, "40 + 2") == "42", size
     start = len(vb.output)
     vb.type(b"\x1e" + b"x" * 5000 + b"\r")  # a console command too long: its answer says so
-    _said(vb, start, b'\x1e{"error": "line longer than 1024 bytes: ignored"}\x1f')
+    wait_text(vb, '\x1e{"error": "line longer than 1024 bytes: ignored"}\x1f', start)
     assert typed(vb, "1 + 1") == "2"
 
 
@@ -90,7 +67,7 @@ def test_a_command_that_runs_out_of_memory_is_reported(make_board):
     _booted(vb)
     start = len(vb.output)
     vb.type(b"x = bytearray(1 << 30)\r")
-    _said(vb, start, b"MemoryError")
+    wait_text(vb, "MemoryError", start)
     assert typed(vb, "40 + 2") == "42"
     assert number(vb, "await call('counter', 'get')") > 0
 
@@ -109,7 +86,7 @@ def test_console_says_main_is_stopped_and_the_plain_repl_takes_any_bytes(make_bo
     vb.type(b"'\xc3\xa9' + \xfe\r")
     vb.type(b"\x05\xff\x80\x04")  # paste mode, then run it
     vb.type(b"\x1e" + bytes(range(0x80, 0x100)) + b"\r1 + 1\r")
-    _said(vb, start, b"1 + 1\r\n2\r\n")
+    wait_text(vb, "1 + 1\r\n2\r\n", start)
     assert b"SyntaxError: invalid UTF-8 in the line" in vb.output[start:]  # said, not died
     assert not [e for e in vb.events[mark:] if e.kind == "booted"]  # no reset either
     assert mpremote(vb.usb_port, "exec", "print(6 * 7)").stdout.strip() == "42"

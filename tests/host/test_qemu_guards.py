@@ -15,7 +15,7 @@ import pytest
 from outstack import boards, firmware, image
 from outstack.sim.qemu import QemuBoard, qemu_binary
 
-from tests.conftest import outstack, typed
+from tests.conftest import COUNTER_MAIN, outstack, text, typed, wait_text
 
 BOARD = "mps2-an385"
 _why = firmware.missing() or (None if qemu_binary() else
@@ -30,20 +30,7 @@ STACK_GUARD = FACTS["MPU_STACK"]  # 32 B no access below the C stack
 COMMON = """
 import machine, time
 print("main.py at", time.ticks_ms(), "ms")  # virtual time since the reset
-from outstack.system import System
-from outstack.server import Server
-
-class Essential(Server):
-    def init(self, config, state):
-        self.n = 0
-        self.every(20, "tick")
-
-    def handle_cast(self, msg, arg):
-        self.n += 1
-
-    def handle_call(self, msg, arg):
-        return self.n
-"""
+""" + COUNTER_MAIN
 
 WILD = COMMON + """
 class Wild(Server):
@@ -53,9 +40,9 @@ class Wild(Server):
     def handle_cast(self, msg, arg):
         machine.mem32[%d] = 0x0BAD  # a guarded address
 
-TABLE = {"ota": {"factory": Essential, "essential": True},
+TABLE = {"ota": {"factory": Counter, "essential": True},
          "wild": {"factory": Wild},
-         "debug": {"factory": Essential, "essential": True}}
+         "debug": {"factory": Counter, "essential": True}}
 System(TABLE).run_forever()
 """
 
@@ -69,9 +56,9 @@ class Hang(Server):
         while True:
             pass
 
-TABLE = {"ota": {"factory": Essential, "essential": True},
+TABLE = {"ota": {"factory": Counter, "essential": True},
          "hang": {"factory": Hang},
-         "debug": {"factory": Essential, "essential": True}}
+         "debug": {"factory": Counter, "essential": True}}
 System(TABLE).run_forever()
 """
 CONFIG = json.dumps({"watchdog_ms": 1000, "safe_mode": {"crashes": 3, "window_ms": 600000}})
@@ -102,23 +89,16 @@ def boot(elf, tmp_path):
         qb.stop()
 
 
-def _text(qb, start=0):
-    return qb.output[start:].decode(errors="replace")
-
-
-def _wait_text(qb, needle, start=0, timeout=120.0):
-    end = time.monotonic() + timeout
-    while needle not in _text(qb, start):
-        assert time.monotonic() < end, f"no {needle!r} in:\n{_text(qb, start)[-3000:]}"
-        time.sleep(0.05)
+def _wait(qb, needle, start=0):
+    return wait_text(qb, needle, start, timeout=120.0)  # a QEMU board boots slower
 
 
 def _safe_mode_serves(qb, culprit):
     """Safe mode after three crash-resets: the culprit quarantined, the essentials serving."""
-    _wait_text(qb, "SAFE MODE")
-    start = _text(qb).index("SAFE MODE")
-    _wait_text(qb, ">>> ", start)
-    assert f"quarantined: {culprit}" in _text(qb, start)
+    _wait(qb, "SAFE MODE")
+    start = text(qb).index("SAFE MODE")
+    _wait(qb, ">>> ", start)
+    assert f"quarantined: {culprit}" in text(qb, start)
     n1 = int(typed(qb, "await call('ota', 'n')", timeout=60))
     n2 = int(typed(qb, "await call('ota', 'n')", timeout=60))
     assert n2 > n1 and int(typed(qb, "await call('debug', 'n')", timeout=60)) > 0
@@ -127,7 +107,7 @@ def _safe_mode_serves(qb, culprit):
 def _crashlog(qb):
     log = outstack("crashlog", "--port", qb.usb_port)
     assert log.returncode == 0, log.stderr
-    assert "after 4 crash-resets" not in _text(qb)  # the CLI's soft reboot is no crash-reset
+    assert "after 4 crash-resets" not in text(qb)  # the CLI's soft reboot is no crash-reset
     return log.stdout
 
 
@@ -137,11 +117,11 @@ def test_mpu_fault_in_a_server_is_recorded_with_its_address_and_server(boot, add
     first = qb.wait_for("crash", timeout=120)
     back = qb.wait_for("reset", qb.events.index(first))
     print(f"MemManage fault to reset: {(back.t - first.t) * 1000:.1f} ms host time")
-    _wait_text(qb, "main.py at ", _text(qb).index("FATAL"))
-    took = _text(qb).split("FATAL", 1)[1].split("main.py at ", 1)[1].split()[0]
+    _wait(qb, "main.py at ", text(qb).index("FATAL"))
+    took = text(qb).split("FATAL", 1)[1].split("main.py at ", 1)[1].split()[0]
     print(f"reset to main.py again: {took} ms virtual time")
     # The firmware's report: MemManage (exception 4), MMFAR the address, the server number.
-    fatal = _text(qb).split("FATAL: fault ", 1)[1].split("\r\n", 1)[0]
+    fatal = text(qb).split("FATAL: fault ", 1)[1].split("\r\n", 1)[0]
     assert fatal.startswith("4 ") and f"mmfar={addr:08x}" in fatal, fatal
     assert int(fatal.split("cfsr=", 1)[1][:8], 16) & 0x82 == 0x82  # DACCVIOL, MMARVALID
 
@@ -187,14 +167,14 @@ def _answer(qb, line, timeout=60.0):
     qb.type(line.encode() + b"\r")
     end = time.monotonic() + timeout
     while True:
-        lines = _text(qb, start).split("\r\n")
+        lines = text(qb, start).split("\r\n")
         echo = [i for i, seen in enumerate(lines) if seen.endswith(line)]
         if echo:
             after = [x for x in lines[echo[0] + 1 : -1]
                      if not x.lstrip("> ").startswith("status: ")]
             if after:
                 return after[0]
-        assert time.monotonic() < end, f"no answer to {line!r}:\n{_text(qb, start)}"
+        assert time.monotonic() < end, f"no answer to {line!r}:\n{text(qb, start)}"
         time.sleep(0.05)
 
 
@@ -206,13 +186,13 @@ def test_the_demo_runs_without_safe_mode_and_blinks_the_fpgaio_led(elf, tmp_path
     qb = QemuBoard(img, BOARD, firmware=elf)
     try:
         qb.start()
-        _wait_text(qb, "status: up")
-        start = _text(qb).index("status: up") + 1
-        _wait_text(qb, "status: up", start)  # a second status line: the servers keep running
-        text = _text(qb)
-        assert "SAFE MODE" not in text and "crashed" not in text, text
-        assert "no OTA over UART1" not in text  # this firmware drives UART1 (machine_uart_board.c)
-        assert "TCP port 8266 not available" in text  # and says once that it has no sockets
+        _wait(qb, "status: up")
+        start = text(qb).index("status: up") + 1
+        _wait(qb, "status: up", start)  # a second status line: the servers keep running
+        said = text(qb)
+        assert "SAFE MODE" not in said and "crashed" not in said, said
+        assert "no OTA over UART1" not in said  # this firmware drives UART1 (machine_uart_board.c)
+        assert "TCP port 8266 not available" in said  # and says once that it has no sockets
         assert [e.kind for e in qb.events] == ["spawn"]  # no reset of any kind
         led = "__import__('machine').mem32[0x40028000] & 1"  # FPGA IO LED0
         assert _answer(qb, "__import__('outstack.hal').hal.led(True) or " + led) == "1"

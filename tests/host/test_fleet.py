@@ -3,21 +3,20 @@ will; signed updates in chunks through the OTA installer; replays, unsigned pack
 malformed messages refused without harm (docs/FLEET.md)."""
 
 import json
-import shutil
+from pathlib import Path
 
 import pytest
 
 from outstack.fleet import push
-from outstack.fleet.broker import Broker, INSTALL
+from outstack.fleet.broker import Broker
 from outstack.fleet.view import Fleet
 from outstack.paths import ROOT
-from tests.conftest import DEMO, need, outstack
+from tests.conftest import need, outstack
+from tests.host import fleet_kit as kit
 
-need(None if shutil.which("mosquitto") or __import__("os").path.exists("/usr/sbin/mosquitto")
-     else INSTALL, "MQTT broker (mosquitto)")
+need(kit.broker_why(), "MQTT broker (mosquitto)")
 
 QUIET = {name: {"enabled": False} for name in ("processing", "storage", "status", "uplink")}
-SENSOR = (DEMO / "app" / "sensor.py").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -54,14 +53,7 @@ def _new_online(fleet, vb):
 
 
 def package(tmp_path, version, seq, signed=True, extra=""):
-    src = tmp_path / f"sensor-{version}.py"
-    src.write_text(f'__version__ = "{version}"\n' + SENSOR + extra)
-    out = tmp_path / f"sensor-{version}-{seq}.pkg"
-    sign = ["--key", str(ROOT / "keys" / "ota-key.pem")] if signed else ["--unsigned"]
-    r = outstack("ota", "pack", f"{src}=app/sensor.py", *sign, "--board", "unix",
-                 "--seq", str(seq), "--out", str(out))
-    assert r.returncode == 0, r.stderr
-    return out.read_bytes()
+    return Path(kit.package(tmp_path, version, seq, extra, signed)).read_bytes()
 
 
 def test_board_announces_itself_beats_and_leaves_a_will(make_board, broker, fleet):

@@ -6,7 +6,6 @@ a request without the token is refused. Screenshots go to build/dashboard-*.png.
 
 import http.client
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -17,14 +16,12 @@ import urllib.request
 
 import pytest
 
-from outstack.fleet import sim as S
-from outstack.fleet.broker import Broker, INSTALL
-from outstack.fleet.view import Fleet
 from outstack.paths import ROOT
-from tests.conftest import BIN, DEMO, need, outstack
+from tests.conftest import BIN, need
+from tests.host import fleet_kit as kit
+from tests.host.fleet_kit import KEY, fleet_cmd, package
 
-need(None if shutil.which("mosquitto") or os.path.exists("/usr/sbin/mosquitto") else INSTALL,
-     "MQTT broker (mosquitto)")
+need(kit.broker_why(), "MQTT broker (mosquitto)")
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 need(None if CHROMIUM and DRIVER else "apt-get update && apt-get install -y chromium "
      "chromium-driver", "headless Chromium")
@@ -36,27 +33,18 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 BOARDS = 20  # as the issue asks: a broker, 20 virtual boards, the page
 TOKEN = "test-token-0123456789"
-KEY = str(ROOT / "keys" / "ota-key.pem")
 SHOTS = ROOT / "build"
-SENSOR = (DEMO / "app" / "sensor.py").read_text()
 
 
 @pytest.fixture(scope="module")
 def swarm(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("dash")
-    pub = json.loads((ROOT / "keys" / "ota-pub.json").read_text())
-    with Broker(folder=folder / "broker") as broker, Fleet(broker.port) as fleet:
-        cfg = S.fleet_config(broker.port, [pub], period_ms=500, health_ms=1000,
-                             base={"servers": {"sensor": {"period_ms": 200}}})
-        with S.Swarm(BOARDS, folder, S.template(DEMO, folder, cfg)):
-            fleet.wait(lambda: sum(b.online for b in fleet.boards.values()) == BOARDS, 300,
-                       "every board online")
-            yield broker, fleet, folder
+    with kit.swarm(BOARDS, tmp_path_factory.mktemp("dash")) as sw:
+        yield sw
 
 
 @pytest.fixture(scope="module")
 def dash(swarm):
-    broker, _, folder = swarm
+    broker, _, folder, _ = swarm
     proc = subprocess.Popen([str(BIN / "outstack"), "fleet", "serve", "--listen", "127.0.0.1:0",
                              "--broker", f"127.0.0.1:{broker.port}", "--db",
                              str(folder / "fleet.db"), "--key", KEY, "--token", TOKEN],
@@ -88,23 +76,6 @@ def browser():
         yield drv
     finally:
         drv.quit()
-
-
-def fleet_cmd(swarm, *args, timeout=600):
-    broker, _, folder = swarm
-    return outstack("fleet", *args, "--db", str(folder / "fleet.db"),
-                    *(["--broker", f"127.0.0.1:{broker.port}", "--key", KEY]
-                      if args[0] not in ("status", "halt") else []), timeout=timeout)
-
-
-def package(tmp_path, version, seq):
-    src = tmp_path / f"sensor-{version}.py"
-    src.write_text(f'__version__ = "{version}"\n' + SENSOR)
-    out = tmp_path / f"sensor-{version}.pkg"
-    r = outstack("ota", "pack", f"{src}=app/sensor.py", "--key", KEY, "--board", "unix",
-                 "--seq", str(seq), "--out", str(out))
-    assert r.returncode == 0, r.stderr
-    return str(out)
 
 
 def get(port, path, headers=None):
@@ -193,7 +164,7 @@ def test_a_bad_act_is_refused_with_a_reason(dash, path, body, kind, code, said):
 
 def test_the_page_shows_the_fleet_follows_a_rollout_and_halts_it(swarm, dash, browser,
                                                                   tmp_path):
-    _, fleet, _ = swarm
+    fleet = swarm.fleet
     SHOTS.mkdir(exist_ok=True)
     listen = Listener(dash)
     listen.start()
@@ -266,7 +237,7 @@ def test_the_page_shows_the_fleet_follows_a_rollout_and_halts_it(swarm, dash, br
 
 
 def test_resume_in_the_page_drives_the_rollout_to_its_end(swarm, dash, browser, tmp_path):
-    _, fleet, folder = swarm
+    _, fleet, folder, _ = swarm
     browser.get(f"http://127.0.0.1:{dash}/?token={TOKEN}")
     pkg = package(tmp_path, "1.2.0", 3)  # after release 1 and its rollback (update 2)
     proc = subprocess.Popen([str(BIN / "outstack"), "fleet", "rollout", pkg, "--canary", "1",
@@ -299,7 +270,7 @@ def test_resume_in_the_page_drives_the_rollout_to_its_end(swarm, dash, browser, 
 
 
 def test_a_board_page_has_its_heartbeats_and_updates(swarm, dash, browser):
-    _, fleet, _ = swarm
+    fleet = swarm.fleet
     with fleet.cond:
         bid = sorted(fleet.boards)[0]
     browser.get(f"http://127.0.0.1:{dash}/?token={TOKEN}#board/{bid}")

@@ -4,8 +4,6 @@ where it was and finishes), and a board away at its step catches up when it come
 the rollout still runs (docs/FLEET.md)."""
 
 import json
-import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -14,42 +12,22 @@ import time
 import pytest
 
 from outstack.fleet import sim as S
-from outstack.fleet.broker import Broker, INSTALL
 from outstack.fleet.store import Store
-from outstack.fleet.view import Fleet
 from outstack.paths import ROOT
-from tests.conftest import BIN, DEMO, need, outstack, typed
+from tests.conftest import BIN, need, outstack, typed
+from tests.host import fleet_kit as kit
+from tests.host.fleet_kit import KEY, package
 
-need(None if shutil.which("mosquitto") or os.path.exists("/usr/sbin/mosquitto") else INSTALL,
-     "MQTT broker (mosquitto)")
+need(kit.broker_why(), "MQTT broker (mosquitto)")
 
 BOARDS = 4
-SENSOR = (DEMO / "app" / "sensor.py").read_text()
-KEY = str(ROOT / "keys" / "ota-key.pem")
 
 
 @pytest.fixture(scope="module")
 def swarm(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("outage")
-    pub = json.loads((ROOT / "keys" / "ota-pub.json").read_text())
-    with Broker(folder=folder / "broker") as broker, Fleet(broker.port) as fleet:
-        cfg = S.fleet_config(broker.port, [pub], period_ms=500, health_ms=1000,
-                             retry_ms=500, retry_max_ms=2000,
-                             base={"servers": {"sensor": {"period_ms": 200}}})
-        with S.Swarm(BOARDS, folder, S.template(DEMO, folder, cfg)) as boards:
-            fleet.wait(lambda: sum(b.online for b in fleet.boards.values()) == BOARDS, 300,
-                       "every board online")
-            yield broker, fleet, folder, boards
-
-
-def package(tmp_path, version, seq):
-    src = tmp_path / f"sensor-{version}.py"
-    src.write_text(f'__version__ = "{version}"\n' + SENSOR)
-    out = tmp_path / f"sensor-{version}.pkg"
-    r = outstack("ota", "pack", f"{src}=app/sensor.py", "--key", KEY, "--board", "unix",
-                 "--seq", str(seq), "--out", str(out))
-    assert r.returncode == 0, r.stderr
-    return str(out)
+    with kit.swarm(BOARDS, tmp_path_factory.mktemp("outage"), retry_ms=500,
+                   retry_max_ms=2000) as sw:
+        yield sw
 
 
 def start_rollout(swarm, pkg, *args):

@@ -2,57 +2,25 @@
 release goes out step by step; a release that fails its install halts at the canary; one that
 crashes during the soak halts and is rolled back; a host killed mid-rollout resumes."""
 
-import json
-import os
-import shutil
 import signal
 import subprocess
 import time
 
 import pytest
 
-from outstack.fleet import sim as S
-from outstack.fleet.broker import Broker, INSTALL
-from outstack.fleet.view import Fleet
-from outstack.paths import ROOT
-from tests.conftest import BIN, DEMO, need, one_line_error, outstack
+from tests.conftest import BIN, need, one_line_error, outstack
+from tests.host import fleet_kit as kit
+from tests.host.fleet_kit import KEY, fleet_cmd, package
 
-need(None if shutil.which("mosquitto") or os.path.exists("/usr/sbin/mosquitto") else INSTALL,
-     "MQTT broker (mosquitto)")
+need(kit.broker_why(), "MQTT broker (mosquitto)")
 
 BOARDS = 10
-SENSOR = (DEMO / "app" / "sensor.py").read_text()
-KEY = str(ROOT / "keys" / "ota-key.pem")
 
 
 @pytest.fixture(scope="module")
 def swarm(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("swarm")
-    pub = json.loads((ROOT / "keys" / "ota-pub.json").read_text())
-    with Broker(folder=folder / "broker") as broker, Fleet(broker.port) as fleet:
-        cfg = S.fleet_config(broker.port, [pub], period_ms=500, health_ms=1000,
-                             base={"servers": {"sensor": {"period_ms": 200}}})
-        with S.Swarm(BOARDS, folder, S.template(DEMO, folder, cfg)) as boards:
-            fleet.wait(lambda: sum(b.online for b in fleet.boards.values()) == BOARDS, 300,
-                       "every board online")
-            yield broker, fleet, folder, boards
-
-
-def package(tmp_path, version, seq, extra=""):
-    src = tmp_path / f"sensor-{version}.py"
-    src.write_text(f'__version__ = "{version}"\n' + SENSOR + extra)
-    out = tmp_path / f"sensor-{version}.pkg"
-    r = outstack("ota", "pack", f"{src}=app/sensor.py", "--key", KEY, "--board", "unix",
-                 "--seq", str(seq), "--out", str(out))
-    assert r.returncode == 0, r.stderr
-    return str(out)
-
-
-def fleet_cmd(swarm, *args, timeout=600):
-    broker, _, folder, _ = swarm
-    return outstack("fleet", *args, "--db", str(folder / "fleet.db"),
-                    *(["--broker", f"127.0.0.1:{broker.port}", "--key", KEY]
-                      if args[0] not in ("status", "halt") else []), timeout=timeout)
+    with kit.swarm(BOARDS, tmp_path_factory.mktemp("swarm")) as sw:
+        yield sw
 
 
 def versions(fleet):
@@ -123,7 +91,7 @@ def test_a_host_killed_mid_rollout_resumes_where_it_stopped(swarm, tmp_path):
     proc = subprocess.Popen([str(BIN / "outstack"), "fleet", "rollout", pkg, "--canary", "1",
                              "--steps", "100", "--soak", "6", "--db", str(folder / "fleet.db"),
                              "--broker", f"127.0.0.1:{broker.port}", "--key", KEY],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=kit.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         end = time.monotonic() + 300
         while "soaking" not in fleet_cmd(swarm, "status", "4").stdout:

@@ -215,7 +215,8 @@ class Supervisor:
             except Exception:  # out of RAM even for the report: the restart matters more
                 pass
         restart = c.spec.restart
-        if restart == "temporary" or (restart == "transient" and reason == NORMAL):
+        if restart == "temporary" or (restart == "transient" and reason == NORMAL) or \
+                self._again(c):
             return
         now = ticks_ms()
         self.restarts = [t for t in self.restarts if ticks_diff(now, t) < self.period_ms]
@@ -225,7 +226,7 @@ class Supervisor:
         self.restarts.append(now)
         self.total_restarts += 1
         await asyncio.sleep_ms(self._backoff())
-        if self.stopping:
+        if self.stopping or self._again(c):
             return
         affected = self._affected(c)
         for other in reversed(affected):
@@ -253,6 +254,12 @@ class Supervisor:
 
             await record.save(p, exc)  # a recorded server: its crash can be replayed
         return p.off is not None
+
+    def _again(self, c):
+        # Running again already: an update (replace) or a restart by hand started it while
+        # its death waited here (a crash report being written, the back-off). Its death is
+        # dealt with: starting it once more would count a crash the new code never had.
+        return c.proc is not None and c.proc.alive
 
     def _backoff(self):
         n = len(self.restarts)

@@ -202,3 +202,21 @@ async def test_dead_server_releases_subscriptions_and_timers():
     k.client("s").try_cast("x")
     await settle(lambda: not k.names["s"].alive)
     assert k.topics["news"] == [] and k.timers == []
+
+
+async def test_a_server_started_again_while_its_restart_waits_is_not_started_twice():
+    # b crashes twice: the second restart waits out a back-off. An update (replace) starts b
+    # on new code meanwhile. When the back-off ends, b runs already: no second start, and no
+    # restart counted against the new code (an OTA health check would read it as a crash).
+    k, sup = tree(backoff_ms=300)
+    b = k.names["b"]
+    k.client("b").try_cast("crash")
+    await settle(lambda: b.alive and b.restarts == 1)  # the first restart comes at once
+    k.client("b").try_cast("crash")
+    await settle(lambda: not b.alive and sup.total_restarts == 2)  # its restart 300 ms away
+    LOG.clear()
+    await sup.replace(["b"], lambda: None)
+    assert LOG == ["start b"] and b.alive, LOG
+    await asyncio.sleep_ms(600)  # the back-off ends first (one loop orders the two sleeps)
+    assert LOG == ["start b"], LOG
+    assert b.restarts == 1, b.restarts

@@ -16,6 +16,9 @@ from outstack.paths import ROOT
 from tests.conftest import DEMO, outstack
 
 KEY = str(ROOT / "keys" / "ota-key.pem")
+# Typed at a board's prompt: the demo sensor's next sample raises ZeroDivisionError, once.
+CRASH_ONCE = ("exec('from outstack import hal\\nf = hal.adc_read\\ndef g():\\n hal.adc_read = f\\n"
+              " return 1 // 0\\nhal.adc_read = g')")  # the sensor's next sample raises, once
 SENSOR = (DEMO / "app" / "sensor.py").read_text()
 
 

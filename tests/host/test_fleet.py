@@ -11,7 +11,7 @@ from outstack.fleet import push
 from outstack.fleet.broker import Broker
 from outstack.fleet.view import Fleet
 from outstack.paths import ROOT
-from tests.conftest import need, outstack
+from tests.conftest import need, outstack, typed
 from tests.host import fleet_kit as kit
 
 need(kit.broker_why(), "MQTT broker (mosquitto)")
@@ -137,6 +137,23 @@ def test_a_transfer_cut_by_a_power_cut_resumes_from_what_is_on_flash(make_board,
     fleet.wait(lambda: b.hb.get("versions", {}).get("app.sensor") == "1.3.0", 60, "1.3.0")
 
 
+def test_a_server_crash_reaches_the_host_as_its_report(make_board, broker, fleet):
+    vb, bid = online_board(make_board, broker, fleet)
+    b = fleet.boards[bid]
+    typed(vb, kit.CRASH_ONCE, timeout=60)
+    rep = fleet.wait(lambda: list(b.reports), 60, "the crash report")[0]
+    assert rep["server"] == "sensor" and rep["error"].startswith("ZeroDivisionError"), rep
+    assert rep["msg"] == "'tick'" and "Traceback" in rep["tb"] and rep["boot"] == b.hb["boot"]
+    fleet.wait(lambda: b.hb.get("restarts") == 1, 60, "the restart in a heartbeat")
+    vb.cut_power()
+    fleet.wait(lambda: b.presence == "lost", 120, "the last will")
+    vb.power_on()
+    fleet.wait(lambda: b.online and b.hb.get("boot", 0) > rep["boot"], 120, "the next boot")
+    n = b.hb["n"]
+    fleet.wait(lambda: b.hb.get("n", 0) > n + 1, 60, "heartbeats after the boot")
+    assert [r["n"] for r in b.reports] == [rep["n"]]  # said again after the boot, kept once
+
+
 def test_fleet_cli_runs_boards_and_lists_them(broker, tmp_path):
     import subprocess
     import time
@@ -173,6 +190,18 @@ def test_forged_reports_do_not_crash_the_host_tools(broker, fleet):
         for junk in (b"[]", b"\xff\xfe", b"{", body):  # the last one stays (retained)
             fleet.client.publish(f"outstack/forged/{leaf}", junk, retain=True)
     fleet.wait(lambda: "forged" in fleet.boards and fleet.boards["forged"].hb, 30, "forgeries")
+    # subscribed now (the retained forgeries came): crash reports are not retained
+    bad = fleet.bad
+    for junk in (b"[]", b'{"n": "1", "server": "x"}', b'{"n": 1}', b'{"server": "x"}',
+                 b'{"n": true, "server": "x"}'):
+        fleet.client.publish("outstack/forged/crash", junk)
+    fleet.client.publish("outstack/forged/crash", json.dumps(
+        {"n": 7, "server": "x", "tb": "y" * 9000, "error": 5, "extra": "z"}).encode())
+    fleet.wait(lambda: "forged" in fleet.boards and fleet.boards["forged"].reports, 30,
+               "the one well-formed report")
+    fleet.wait(lambda: fleet.bad >= bad + 5, 30, "the junk counted")
+    rep = fleet.boards["forged"].reports[0]
+    assert rep["n"] == 7 and len(rep["tb"]) == 2000 and "error" not in rep and "extra" not in rep
     out = outstack("fleet", "ls", "--broker", f"127.0.0.1:{broker.port}")
     assert out.returncode == 0 and "unknown" in out.stdout, out.stdout + out.stderr
     for leaf in ("state", "hb", "result", "ack"):

@@ -17,7 +17,7 @@ import urllib.request
 import pytest
 
 from outstack.paths import ROOT
-from tests.conftest import BIN, need
+from tests.conftest import BIN, need, typed
 from tests.host import fleet_kit as kit
 from tests.host.fleet_kit import KEY, fleet_cmd, package
 
@@ -269,14 +269,19 @@ def test_resume_in_the_page_drives_the_rollout_to_its_end(swarm, dash, browser, 
                "update 3 everywhere")
 
 
-def test_a_board_page_has_its_heartbeats_and_updates(swarm, dash, browser):
+def test_a_board_page_has_its_heartbeats_updates_and_crash_reports(swarm, dash, browser):
     fleet = swarm.fleet
     with fleet.cond:
         bid = sorted(fleet.boards)[0]
+    vb = next(v for v in swarm.boards.boards if f"as outstack/{bid}" in
+              v.output.decode(errors="replace"))
+    typed(vb, kit.CRASH_ONCE, timeout=60)  # the sensor crashes at its next sample
     browser.get(f"http://127.0.0.1:{dash}/?token={TOKEN}#board/{bid}")
     until(browser, lambda d: bid in text(d, "#b-title"), "the board's page")
     until(browser, lambda d: (d.refresh() or True) and d.find_elements(
-        By.CSS_SELECTOR, "#b-chart svg polyline"), "a heartbeat chart")
+        By.CSS_SELECTOR, "#b-chart svg polyline") and "sensor" in text(
+        d, "#b-crashes li.report"), "a heartbeat chart and the crash report")
+    assert "ZeroDivisionError" in text(browser, "#b-crashes li.report")
     assert "update" in text(browser, "#b-facts")
     browser.save_screenshot(str(SHOTS / "dashboard-board.png"))
     status, body = get(dash, f"/api/board/{bid}", {"Authorization": f"Bearer {TOKEN}"})

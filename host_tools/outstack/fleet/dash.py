@@ -206,6 +206,7 @@ async def _board(request):
         row = board_row(dash.fleet, b)
         beats = list(dash.fleet.beats.get(bid, ()))
         result = dict(b.result)
+        reports = list(reversed(b.reports))  # newest first
     with dash.lock:
         updates = [dict(t, package=Path(r["package"]).name, seq=r["seq"]) for r in dash.store.all()
                    for t in dash.store.db.execute(
@@ -219,7 +220,7 @@ async def _board(request):
                if any(isinstance(n[k], int) and isinstance(p[k], int) and n[k] > p[k]
                       for k in ("crashes", "restarts", "boot"))]
     return web.json_response({"board": row, "beats": beats, "crashes": crashes,
-                              "result": result, "updates": updates})
+                              "reports": reports, "result": result, "updates": updates})
 
 
 async def _events(request):

@@ -1,16 +1,23 @@
 """The fleet as the broker shows it: every board's retained state, heartbeat and last
-result, and the acks of transfers in progress. Anything malformed is counted and ignored."""
+result, the acks of transfers in progress, and the crash reports boards publish. Anything
+malformed is counted and ignored."""
 
+import collections
 import itertools
 import json
 import os
+import sys
 import threading
 import time
 
 from ..errors import CliError
 
 ROOT = "outstack"
-LEAVES = ("state", "hb", "result", "ack")
+LEAVES = ("state", "hb", "result", "ack", "crash")
+REPORTS = 20  # crash reports kept per board, newest last
+# A crash report's fields (lib/outstack/reports.py) and their types; others are dropped.
+REPORT = {"n": int, "server": str, "error": str, "tb": str, "msg": str, "restarts": int,
+          "handled": int, "uptime_ms": int, "boot": int, "off": (str, type(None))}
 _ids = itertools.count()
 
 
@@ -25,6 +32,7 @@ class Board:
         self.ack_n = 0
         self.lost_at = 0.0  # time.monotonic() when its state last turned "lost"
         self.ran: set = set()  # (module, version) pairs its heartbeats have ever named
+        self.reports: collections.deque = collections.deque(maxlen=REPORTS)  # crash reports
         self.sent_msgs = self.sent_bytes = self.got_msgs = self.got_bytes = 0
 
     @property
@@ -82,6 +90,16 @@ class Fleet:
             self.cond.notify_all()
 
     def _on_message(self, client, userdata, msg):
+        # paho's network thread: whatever a message holds, it must live on (a raise here
+        # would end the view's link for good).
+        try:
+            self._take(msg)
+        except Exception as e:  # a message this code did not foresee: counted, said, dropped
+            with self.cond:
+                self.bad += 1
+            print(f"outstack: fleet message on {msg.topic!r} dropped: {e!r}", file=sys.stderr)
+
+    def _take(self, msg):
         parts = msg.topic.split("/")
         if len(parts) != 3 or parts[0] != self.root or parts[2] not in LEAVES:
             self.bad += 1
@@ -98,6 +116,10 @@ class Fleet:
             b.got_msgs += 1
             b.got_bytes += len(msg.payload) + len(msg.topic)
             self.arrivals += 1
+            if parts[2] == "crash":
+                self._report(b, body)
+                self.cond.notify_all()
+                return
             if parts[2] == "state" and body.get("state") == "lost" and b.presence != "lost":
                 b.lost_at = time.monotonic()
             setattr(b, parts[2], body)
@@ -106,6 +128,18 @@ class Fleet:
             if parts[2] in ("result", "ack"):
                 setattr(b, parts[2] + "_n", self.arrivals)
             self.cond.notify_all()
+
+    def _report(self, b: Board, body: dict) -> None:
+        rec = {k: v for k, v in body.items() if k in REPORT and isinstance(v, REPORT[k])
+               and not (REPORT[k] is int and isinstance(v, bool))}
+        if "n" not in rec or "server" not in rec:
+            self.bad += 1
+            return
+        if any(r["n"] == rec["n"] for r in b.reports):
+            return  # one we have: a board says its newest again after a reboot
+        rec = {k: v[:2000] if isinstance(v, str) else v for k, v in rec.items()}
+        rec["t"] = time.time()
+        b.reports.append(rec)
 
     def board(self, bid: str) -> Board:
         if bid not in self.boards:

@@ -1,6 +1,8 @@
-# What the board tells the fleet: its birth (retained, with the last will beside it) and its
-# heartbeat (versions of every module, uptime, boots, reset cause, restarts, crashes, heap).
+# What the board tells the fleet: its birth (retained, with the last will beside it), its
+# heartbeat (versions of every module, uptime, boots, reset cause, restarts, crashes, heap)
+# and the crash reports it has kept since it last said (outstack.reports' ring).
 import gc
+import sys
 import json
 from time import ticks_ms, ticks_diff
 import outstack
@@ -40,3 +42,25 @@ def heartbeat(srv, n):
         "boot": boot, "reset": hal.reset_cause(), "restarts": restarts, "crashes": crashes,
         "free": gc.mem_free(), "ota": srv.last,
     })
+
+
+def crash_reports(srv):
+    """[(number, report as JSON)] of the kept crash reports newer than srv.reported, at most
+    the two newest, oldest first. Looks at flash only on the first beat after boot and after
+    a crash (outstack.reports is imported by the first one); a report still being written
+    waits for the next beat."""
+    rep = sys.modules.get("outstack.reports")
+    if srv.reported >= 0 and (rep is None or rep._next - 1 <= srv.reported):
+        return []
+    from outstack import reports
+
+    out = []
+    for n in reports.numbers()[-2:]:
+        if n > srv.reported:
+            rec = crashlog.load_sealed(reports._path(n))[0]
+            if not isinstance(rec, dict):
+                break
+            out.append((n, json.dumps(rec)))
+    if srv.reported < 0 and not out:
+        srv.reported = 0  # nothing kept: from here only a crash makes us look
+    return out

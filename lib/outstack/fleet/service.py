@@ -31,6 +31,7 @@ class FleetServer(Server):
         self.pending = False  # an update arrived whole: install it after this packet
         self.last = None  # the last update's result line
         self.beats = self.got = self.dropped = self.connects = 0
+        self.reported = -1  # the newest crash report published (-1: not looked yet)
         self.said = None
         self.started = _BOOTED
         root = config.get("root", "outstack")
@@ -156,6 +157,9 @@ class FleetServer(Server):
         self.beats += 1
         try:
             self.send("hb", beat.heartbeat(self, self.beats).encode(), True)
+            for n, rec in beat.crash_reports(self):
+                self.send("crash", rec.encode())
+                self.reported = n
         except OSError:
             self.drop()  # the reader sees it and reconnects
 

@@ -166,9 +166,16 @@ async function showBoard(id) {
     restarts ${esc(b.restarts)}, crashes ${esc(b.crashes)}, free ${esc(b.free)} bytes;
     last result: ${esc(d.result.said || "none")}`;
   $("b-chart").innerHTML = chart(d.beats);
-  $("b-crashes").innerHTML = d.crashes.length ? "<ul>" + d.crashes.map((c) =>
-    `<li>${new Date(c.t * 1000).toISOString().slice(11, 19)}: ${esc(c.what)} (reset ${esc(c.reset)})</li>`)
-    .join("") + "</ul>" : "<p class=quiet>none while this dashboard watched</p>";
+  const reports = d.reports.map((r) =>
+    `<li class=report>${new Date(r.t * 1000).toISOString().slice(11, 19)}: <b>${esc(r.server)}</b>
+    ${esc(r.error)} (boot ${esc(r.boot)}, up ${esc(Math.round((r.uptime_ms || 0) / 1000))} s,
+    restarts ${esc(r.restarts)}, handling ${esc(r.msg)})${r.off ? " — " + esc(r.off) : ""}
+    <details><summary>traceback</summary><pre>${esc(r.tb)}</pre></details></li>`);
+  const marks = d.crashes.map((c) =>
+    `<li>${new Date(c.t * 1000).toISOString().slice(11, 19)}: ${esc(c.what)} (reset ${esc(c.reset)})</li>`);
+  $("b-crashes").innerHTML = (reports.length ? "<ul>" + reports.join("") + "</ul>" :
+    "<p class=quiet>no crash report from this board while this dashboard watched</p>") +
+    (marks.length ? "<p>counters that went up in its heartbeats:</p><ul>" + marks.join("") + "</ul>" : "");
   $("b-updates").innerHTML = d.updates.length ? "<ul>" + d.updates.map((u) =>
     `<li>rollout ${u.rollout} (${esc(u.package)}, update ${u.seq}), step ${u.step ?? "-"}: ${esc(u.state)}
     ${u.detail ? "— " + esc(u.detail) : ""}</li>`).join("") + "</ul>" : "<p class=quiet>none</p>";

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "host_tools"))
 from outstack import image  # noqa: E402
-from outstack.commands.deploy import stage  # noqa: E402
+from outstack.stage import stage  # noqa: E402
 from outstack.sim import VirtualBoard  # noqa: E402
 
 DEMO = ROOT / "firmware"

@@ -173,7 +173,7 @@ def make_board(tmp_path):
         if engine == "qemu":  # the framework and packages are in the firmware, frozen
             base = [f for f in base if not f[1].startswith("/lib/") or Path(f[0]).is_relative_to(fw)]
         if not source:  # as a board gets it (outstack image/deploy): modules as .mpy
-            from outstack.commands.deploy import stage
+            from outstack.stage import stage
 
             base = [(str(p), d) for p, d in stage(base, board, out=tmp_path / f"mpy-{len(made)}")]
         given = {d[:-3] + ".mpy" if d.endswith(".py") else d for d in (files or {})} | set(files or {})

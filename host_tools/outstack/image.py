@@ -32,7 +32,7 @@ def layout(board: str, firmware: Path, lib: Path = LIB,
     files.append((str(boards.facts_file(board)), "/lib/outstack/board.py"))
     if packages:
         from . import mlib
-        from .commands.deploy import requirements
+        from .stage import requirements
 
         files += mlib.files(requirements(Path(firmware) / "requirements.txt"))
     return files

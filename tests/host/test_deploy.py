@@ -11,7 +11,7 @@ import pytest
 import serial
 
 from tests.conftest import mpremote, outstack
-from outstack import cli, project
+from outstack import cli, project, stage
 from outstack.commands import deploy
 from outstack.errors import CliError
 from outstack.paths import LIB, ROOT
@@ -177,7 +177,7 @@ def test_mip_without_network_names_the_packages(make_board, tmp_path, monkeypatc
 def test_stage_keeps_boot_and_main_as_source(tmp_path):
     files = [(str(ROOT / "firmware/main.py"), "/main.py"),
              (str(LIB / "outstack/hal/__init__.py"), "/lib/outstack/hal/__init__.py")]
-    staged = deploy.stage(files, "rp2040", out=tmp_path)
+    staged = stage.stage(files, "rp2040", out=tmp_path)
     assert [dest for _, dest in staged] == ["/main.py", "/lib/outstack/hal/__init__.mpy"]
     assert staged[0][0].read_bytes() == (ROOT / "firmware/main.py").read_bytes()
     assert staged[1][0] == tmp_path / "lib/outstack/hal/__init__.mpy"
@@ -189,14 +189,14 @@ def test_compile_error_names_file_and_line(tmp_path):
     bad.write_text("x = 1\ndef f(:\n    pass\n")
     with pytest.raises(CliError, match=rf"cannot compile {re.escape(str(bad))}, line 2: "
                                        r"SyntaxError: invalid syntax"):
-        deploy.stage([(str(bad), "/lib/broken.py")], "unix", out=tmp_path / "out")
+        stage.stage([(str(bad), "/lib/broken.py")], "unix", out=tmp_path / "out")
 
 
 def test_requirements_skip_comments_and_blank_lines(tmp_path):
     req = tmp_path / "requirements.txt"
     req.write_text("# none\n\nlogging@0.6  # pinned\n  aioble\n")
-    assert deploy.requirements(req) == ["logging@0.6", "aioble"]
-    assert deploy.requirements(tmp_path / "absent.txt") == []
+    assert stage.requirements(req) == ["logging@0.6", "aioble"]
+    assert stage.requirements(tmp_path / "absent.txt") == []
 
 
 # ----- packaging: package.json for mip, manifest.py for a frozen build ---------------------
@@ -262,7 +262,7 @@ def test_manifest_freezes_framework_and_the_boards_facts(monkeypatch):
     facts = (ROOT / "boards/rp2040/board.py").read_text()
     assert (ROOT / base / "outstack/board.py").read_text() == facts
     assert ("module", ("main.py",), {"base_path": "firmware"}) not in calls
-    assert [c[1][0] for c in calls if c[0] == "require"] == deploy.requirements(DEMO.requirements)
+    assert [c[1][0] for c in calls if c[0] == "require"] == stage.requirements(DEMO.requirements)
 
 
 def test_manifest_uses_the_boards_own_manifest_and_refuses_unknown_boards(monkeypatch):

@@ -7,7 +7,7 @@ import re
 import time
 
 from outstack import firmware, image
-from outstack.commands.deploy import stage
+from outstack.stage import stage
 from outstack.sim.qemu import QemuBoard
 
 from tests.conftest import DEMO, mpremote, need, outstack, qemu_why, typed

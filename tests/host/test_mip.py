@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import BIN, DEMO, mpremote, need, one_line_error, outstack
 from outstack import cli, image, mipindex, mlib
-from outstack.commands.deploy import stage
+from outstack.stage import stage
 from outstack.paths import ROOT
 
 need(mipindex.missing(), "micropython-lib mip index")

@@ -23,7 +23,7 @@ def files_for(project: Project, board: str, config: str | None = None,
 def build(project: Project, path: Path, board: str, config: str | None = None,
           source: bool = False) -> str:
     """A fresh image of the project: modules compiled to .mpy for the board, as deploy does."""
-    from .deploy import stage
+    from ..stage import stage
 
     files = files_for(project, board, config)
     staged = stage(files, board, source, out=project.build / f"image-{board}")

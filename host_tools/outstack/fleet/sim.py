@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from .. import image
-from ..commands.deploy import stage
+from ..stage import stage
 from ..sim import VirtualBoard
 
 QUIET = ("processing", "storage", "status", "uplink")  # the demo's other servers: off

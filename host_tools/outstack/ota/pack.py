@@ -108,7 +108,7 @@ def module_version(src: Path, default: str) -> str:
 
 def module_bytes(src: Source, board: str, source: bool, work: Path) -> tuple[str, bytes]:
     """(board path, bytes written there): mpy-cross for the board's arch, or the source."""
-    from ..commands.deploy import compile_mpy
+    from ..stage import compile_mpy
 
     if source:
         return "/" + src.rel, src.host.read_bytes()

@@ -107,6 +107,7 @@ def test_a_host_killed_mid_rollout_resumes_where_it_stopped(swarm, tmp_path):
     fleet.wait(lambda: versions(fleet).count("5.0.0") == BOARDS, 60, "5.0.0 everywhere")
     one_line_error(fleet_cmd(swarm, "resume", "4"), "done: nothing to resume")
     one_line_error(fleet_cmd(swarm, "halt", "4"), "not running")
+    one_line_error(fleet_cmd(swarm, "status", "99"), "no rollout 99")
     one_line_error(fleet_cmd(swarm, "rollout", pkg, "--halt-on", "broken > x"), "halt rule")
     one_line_error(fleet_cmd(swarm, "rollout", pkg, "--steps", "50,20"), "--steps")
 

@@ -112,10 +112,11 @@ def rollback(args):
 def status(args):
     from collections import Counter
 
+    from ..fleet import actions
     from ..fleet.store import Store
 
     store = Store(_db(args))
-    rows = [_rollout(store, args.id)] if args.id else store.all()
+    rows = [actions.find(store, args.id)] if args.id else store.all()
     if not rows:
         print("no rollouts yet")
     for r in rows:
@@ -205,14 +206,6 @@ class _session:
     def __exit__(self, *exc):
         self.fleet.close()
         self.store.close()
-
-
-def _rollout(store, rid):
-    r = store.rollout(rid)
-    if r is None:
-        raise CliError(f"no rollout {rid}" if rid else "no rollouts yet: start one with "
-                       "`outstack fleet rollout`")
-    return r
 
 
 def _db(args) -> Path:

@@ -260,12 +260,15 @@ class QemuBoard:
         finally:
             srv.close()
         chip.setblocking(False)
-        self.uart_pty = self._qmp_connect(qmp)
+        self.uart_pty = self._qmp_connect(qmp)  # the chip runs from here on
+        # Both relays registered under the lock: a chip that stops at once (a power cut at
+        # its first flash write) is seen by the loop thread, whose _kill waits for the lock,
+        # so it finds both registered, never one of them already gone.
         with self._lock:
             self._chip, self._held = chip, False
-        self.sel.register(chip, selectors.EVENT_READ, self._on_chip)
-        self.sel.register(self._qmp, selectors.EVENT_READ, self._on_qmp)
-        self.state = "on"
+            self.sel.register(chip, selectors.EVENT_READ, self._on_chip)
+            self.sel.register(self._qmp, selectors.EVENT_READ, self._on_qmp)
+            self.state = "on"
         os.write(self._wake_w, b"x")
 
     def _kill(self):

@@ -1,6 +1,7 @@
 # OTA verification cost on a board: RSA signature verification for 1024- (reference only: boards
-# refuse keys under 2048 bits), 2048- and 3072-bit keys, SHA-256 throughput, and inflate
-# throughput of a module as `outstack ota pack` compresses it, from RAM and from flash.
+# refuse keys under 2048 bits), 2048- and 3072-bit keys, how long one check holds the loop
+# (stepped, as the installer and the console run it, against one pow()), SHA-256 throughput,
+# and inflate throughput of a module as `outstack ota pack` compresses it, from RAM and flash.
 #
 #     mpremote connect PORT run bench/verify.py          (the framework must be on the board)
 #     micropython bench/verify.py --short                (CI: one round, to prove it runs)
@@ -137,6 +138,54 @@ def signatures(rounds):
         print("verify  RSA-%d PKCS#1 v1.5 SHA-256: %8.2f ms" % (bits, us / 1000))
 
 
+def held(rounds):
+    # How long one RSA-2048 check keeps every other task waiting: the plain pow() (rsa_ok)
+    # against the installer's stepped check (rsa_ok_async), in the same loop.
+    import asyncio
+    from outstack.ota import rsa
+
+    _, n_hex, sig_hex = KEYS[1]
+    nb, sig = binascii.unhexlify(n_hex), binascii.unhexlify(sig_hex)
+    key = (b"", int.from_bytes(nb, "big"), len(nb))
+    digest = hashlib.sha256(MESSAGE).digest()
+
+    async def blocking():
+        return rsa.rsa_ok(digest, sig, key)
+
+    async def stepped():
+        return await rsa.rsa_ok_async(digest, sig, key)
+
+    async def worst_gap(check):
+        st = [0, 0, False]  # longest gap (us), turns, done
+
+        async def other():
+            last = time.ticks_us()
+            while not st[2]:
+                await asyncio.sleep_ms(0)
+                now = time.ticks_us()
+                st[0] = max(st[0], time.ticks_diff(now, last))
+                st[1] += 1
+                last = now
+
+        t = asyncio.create_task(other())
+        await asyncio.sleep_ms(0)
+        t0 = time.ticks_us()
+        assert await check(), "the 2048-bit vector does not verify"
+        took = time.ticks_diff(time.ticks_us(), t0)
+        st[2] = True
+        await t
+        return st[0], took
+
+    def run(check):
+        return max(asyncio.run(worst_gap(check)) for _ in range(rounds))
+
+    (g0, t0), (g1, t1) = run(blocking), run(stepped)
+    print("loop held by one RSA-2048 check: %.2f ms stepped, %.2f ms as one pow() (%.2fx)"
+          % (g1 / 1000, g0 / 1000, g1 / g0))
+    print("one RSA-2048 check, stepped vs pow(): %.2f ms vs %.2f ms (%.2fx)"
+          % (t1 / 1000, t0 / 1000, t1 / t0))
+
+
 def sha256(rounds, size=16384):
     buf = bytearray(size)
     h = hashlib.sha256()
@@ -183,6 +232,7 @@ def main():
           % (sys.platform, getattr(sys.implementation, "_machine", "?")))
     gc.collect()
     signatures(rounds)
+    held(rounds)
     sha256(rounds)
     inflate(rounds)
 

@@ -178,6 +178,60 @@ def test_flipped_bit_in_the_manifest_or_signature():
         _refused("signature", data=bad, words=("bad signature",))
 
 
+async def _counting(work):
+    """(what `work` returned, how many turns another task had while it ran)."""
+    import asyncio
+
+    turns, done = [0], [False]
+
+    async def other():
+        while not done[0]:
+            turns[0] += 1
+            await asyncio.sleep_ms(0)
+
+    t = asyncio.create_task(other())
+    await asyncio.sleep_ms(0)
+    before = turns[0]
+    try:
+        got = await work()
+        return got, turns[0] - before
+    finally:
+        done[0] = True
+        await t
+
+
+async def _verdict(data, stepped):
+    pkg = package.Package(io.BytesIO(data), len(data))
+    try:
+        return await pkg.verify_async(_policy()) if stepped else pkg.verify(_policy())
+    except OtaRejected as e:
+        return (e.code, str(e))
+
+
+async def test_the_installers_verify_lets_the_loop_run_and_agrees_with_verify():
+    # One pow() held the loop for the whole RSA check (0.4 s on the QEMU Cortex-M3): the
+    # installer's verify_async gives other tasks a turn between its 17 modular products.
+    data = _data("good.pkg")
+    m0, s0, _, _ = _layout(data)
+    wrong = bytearray(_data("wrongkey.pkg"))
+    wrong[12:20] = bytes.fromhex(X["keys"]["a"]["kid"])  # claims the trusted key
+    cases = ((data, 16), (_flip(data, m0 + 7), 16), (_flip(data, s0 + 100), 16), (wrong, 16),
+             (_data("wrongkey.pkg"), 0))  # an untrusted key is refused before any math
+    for case, least in cases:
+        blocking, turns = await _counting(lambda: _verdict(case, False))
+        assert turns == 0, turns  # the baseline: nothing else runs during verify()
+        stepped, turns = await _counting(lambda: _verdict(case, True))
+        assert stepped == blocking, (stepped, blocking)
+        assert turns >= least, (turns, stepped)
+    assert type(await _verdict(data, True)) is dict
+
+
+def _flip(data, at):
+    bad = bytearray(data)
+    bad[at] ^= 0x10
+    return bad
+
+
 def test_flipped_bit_in_a_module_every_byte():
     data = _data("good.pkg")
     _, _, b0, m = _layout(data)

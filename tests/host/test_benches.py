@@ -29,6 +29,7 @@ def test_verify_bench_runs():
     out = subprocess.run([str(Path(sys.executable).parent / "micropython"), "bench/verify.py",
                           "--short"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "RSA-2048" in out.stdout, out.stdout + out.stderr
+    assert "loop held by one RSA-2048 check:" in out.stdout, out.stdout
 
 
 def test_ipc_bench_runs_on_a_virtual_board(make_board):

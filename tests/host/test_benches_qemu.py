@@ -38,3 +38,5 @@ def test_verify_bench_prints_both_engines_side_by_side():
     out = _run("bench/verify.py", "--engine", "qemu", "--short")
     rsa = _figure(out, "verify  RSA-2048 PKCS#1 v1.5 SHA-256")
     assert set(rsa) == {"unix", "mps2-an385"} and all(v.endswith(" ms") for v in rsa.values())
+    held = _figure(out, "loop held by one RSA-2048 check")
+    assert all("stepped" in v and "pow()" in v for v in held.values()), out

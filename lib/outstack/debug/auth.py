@@ -54,7 +54,7 @@ class Auth:
                 return ticks_diff(ticks_ms(), t) <= _TTL_MS
         return None
 
-    def check(self, words, keys):
+    async def check(self, words, keys):
         """The command a signed line carries, once its signature holds; else Refused."""
         from binascii import a2b_base64, unhexlify
         import hashlib
@@ -74,12 +74,12 @@ class Auth:
             raise Refused("challenge %s expired: ask a fresh one" % words[1])
         if not keys:
             raise Refused("this board trusts no console key: set console_keys or OTA keys")
-        from outstack.ota.rsa import rsa_ok
+        from outstack.ota.rsa import rsa_ok_async
 
         digest = hashlib.sha256(message(nonce, command)).digest()
         for k in keys:
             if k[0] == kid:
-                if rsa_ok(digest, sig, k):
+                if await rsa_ok_async(digest, sig, k):
                     return command
                 raise Refused("bad signature by key %s: the command was altered, or signed over "
                               "another challenge" % words[2])
@@ -103,14 +103,14 @@ def keys_for(system, config):
     return load_keys(entries) if entries else []
 
 
-def admit(console, config, line):
+async def admit(console, config, line):
     """The command to run for `line` from a link, or Refused: state changes need a
     signature; reads are open unless the link's config says "console_reads": false."""
     words = line.split()
     if not words:
         raise ValueError("empty command: try help")
     if words[0] == "signed":
-        return of(console).check(words, keys_for(console.system, config))
+        return await of(console).check(words, keys_for(console.system, config))
     if words[0] == "challenge":
         return line
     if not is_read(words):

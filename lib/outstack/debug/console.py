@@ -92,7 +92,7 @@ async def answer_for(server, line):
             system.console = Console(system)
         from outstack.debug import auth
 
-        line = auth.admit(system.console, getattr(server, "config", None) or {}, line)
+        line = await auth.admit(system.console, getattr(server, "config", None) or {}, line)
     except (ValueError, OutstackError) as e:
         if system is not None:
             _let_go(system)
@@ -112,7 +112,7 @@ async def answer(system, line):
         if line.startswith("signed "):
             from outstack.debug import auth
 
-            line = auth.admit(system.console, {}, line)
+            line = await auth.admit(system.console, {}, line)
         data = await system.console.run(line)
         if isinstance(data, Stream):
             return _wrap(data.pieces)

@@ -42,7 +42,7 @@ async def _install(srv, path):
                            versions=state["versions"])
     with open(path, "rb") as f:
         pkg = Package(f, size=os.stat(path)[6])
-        m = pkg.verify(policy)
+        m = await pkg.verify_async(policy)
         if m["type"] == "keys":
             return _new_keys(srv, m, state)
         if m["type"] == "rollback":

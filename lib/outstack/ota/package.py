@@ -104,7 +104,13 @@ class Package:
 
     def verify(self, policy):
         """Check signature and manifest (verify.check): the manifest, or OtaRejected."""
-        m = verify.check(self.raw, self.sig, self.kid, policy)
+        return self._sized(verify.check(self.raw, self.sig, self.kid, policy))
+
+    async def verify_async(self, policy):
+        """verify() that yields to the loop during the signature's math (the installer's)."""
+        return self._sized(await verify.check_async(self.raw, self.sig, self.kid, policy))
+
+    def _sized(self, m):
         need = self.at + sum(e["zsize"] for e in m["modules"])
         if self.size is not None and self.size != need:
             raise OtaRejected("truncated" if self.size < need else "size", "the package is %d "

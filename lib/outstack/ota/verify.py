@@ -24,6 +24,7 @@
 #                   allow=cfg["ota"].get("modules", ("app.*",)), versions={name: version},
 #                   free=bytes_of_flash_the_stage_may_use)
 #   m = pkg.verify(policy)                         # OtaRejected, or the checked manifest
+#   m = await pkg.verify_async(policy)             # the same, yielding to the loop meanwhile
 #   deps.install_order(m): its modules, dependencies first. Persist m["seq"] as the last accepted
 #   seq (even if rolled back: never take it again), and accept_keys(m) of a "keys" manifest.
 import hashlib
@@ -47,20 +48,41 @@ class OtaRejected(OutstackError):
 
 
 # ----- signature ----------------------------------------------------------------------------
-def verify_signature(manifest, signature, keys, kid=None):
-    """The trusted key that signed `manifest` (the key named `kid` if given)."""
+def _candidates(signature, keys, kid):
     if not signature:
         raise OtaRejected("signature", "the package is not signed: sign it (outstack ota sign)")
     cands = [k for k in keys if kid is None or k[0] == kid]
     if not cands:
         raise OtaRejected("key", "signed by key %s, which this board does not trust (it trusts %s)"
                           % (hexlify(kid or b"").decode(), _names(keys)))
+    return cands
+
+
+def _bad(cands):
+    return OtaRejected("signature", "bad signature: the manifest was altered, or key %s did not "
+                       "sign it" % _names(cands))
+
+
+def verify_signature(manifest, signature, keys, kid=None):
+    """The trusted key that signed `manifest` (the key named `kid` if given)."""
+    cands = _candidates(signature, keys, kid)
     digest = hashlib.sha256(manifest).digest()
     for key in cands:
         if rsa_ok(digest, signature, key):
             return key
-    raise OtaRejected("signature", "bad signature: the manifest was altered, or key %s did not "
-                      "sign it" % _names(cands))
+    raise _bad(cands)
+
+
+async def verify_signature_async(manifest, signature, keys, kid=None):
+    """verify_signature that lets other tasks run while it computes (rsa.rsa_ok_async)."""
+    from outstack.ota.rsa import rsa_ok_async
+
+    cands = _candidates(signature, keys, kid)
+    digest = hashlib.sha256(manifest).digest()
+    for key in cands:
+        if await rsa_ok_async(digest, signature, key):
+            return key
+    raise _bad(cands)
 
 
 # ----- manifest -----------------------------------------------------------------------------
@@ -257,6 +279,16 @@ class Policy:
 def check(manifest, signature, kid, policy):
     """Signature first, then the manifest: the checked manifest (dict), or OtaRejected."""
     verify_signature(manifest, signature, policy.keys, kid)
+    return _policed(manifest, policy)
+
+
+async def check_async(manifest, signature, kid, policy):
+    """check() for the installer: the loop runs other tasks during the signature's math."""
+    await verify_signature_async(manifest, signature, policy.keys, kid)
+    return _policed(manifest, policy)
+
+
+def _policed(manifest, policy):
     m = parse(manifest)
     policy.check(m)
     return m

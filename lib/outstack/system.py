@@ -24,6 +24,7 @@ class System:
         self.check = None  # the BootCheck: safe mode, crash record, quarantine
         self.last_reset = None  # why the previous boot ended, if it crashed
         self.console = None  # outstack.debug.console.Console, made on the first command
+        self.installing = None  # the server installing an update (ota/apply.py): one at a time
         self.kernel.rights["ota"] = self  # installing swaps servers: only for specs granted it
         self.kernel.rights["debug"] = self  # the remote console: inspect, restart, inject
 

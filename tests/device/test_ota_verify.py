@@ -226,6 +226,42 @@ async def test_the_installers_verify_lets_the_loop_run_and_agrees_with_verify():
     assert type(await _verdict(data, True)) is dict
 
 
+async def test_one_install_at_a_time_a_second_is_told_busy():
+    # The OTA server (UART1, TCP) and the fleet server (MQTT) both install through
+    # apply.install; while one verifies (which now lets the loop run), another must not start.
+    import asyncio
+    from outstack.ota import apply, slots
+    from outstack.system import System
+
+    cfg = {"keys": [X["keys"]["a"]], "uart": False, "modules": list(ALLOW), "health_ms": 10}
+    spec = {"factory": "outstack.ota.service:OtaServer", "rights": ("ota",), "config": cfg}
+    s = System({"ota": spec, "ota2": dict(spec)}, config_path="/none.json", repl=False).boot()
+    try:
+        await asyncio.sleep_ms(10)
+        one, two = s.kernel.names["ota"].server, s.kernel.names["ota2"].server
+        for p in ("/one.pkg", "/two.pkg", "/again.pkg"):
+            with open(p, "wb") as f:
+                f.write(_data("good.pkg"))
+        first, second = await asyncio.gather(apply.install(one, "/one.pkg"),
+                                             apply.install(two, "/two.pkg"))
+        assert first.startswith("installed update %d" % SEQ), first
+        assert second.startswith("refused (busy): ota is installing"), second
+        assert s.installing is None
+        again = await apply.install(two, "/again.pkg")  # the board is free again
+        assert again.startswith("refused (replay)"), again
+        assert slots.read()[:2] == (SEQ, "good"), slots.read()
+        for p in ("/one.pkg", "/two.pkg", "/again.pkg"):
+            assert p[1:] not in os.listdir("/")  # every received file is let go
+    finally:
+        slots.use(0)
+        for p in (slots.POINTER, apply.STATE):
+            try:
+                os.remove(p)
+            except OSError:
+                pass
+        slots.prune(())
+
+
 def _flip(data, at):
     bad = bytearray(data)
     bad[at] ^= 0x10

@@ -12,16 +12,27 @@ def _state():
 
 
 async def install(srv, path):
-    """Verify the received package and install it; one line for the host either way."""
+    """Verify the received package and install it; one line for the host either way. One
+    install at a time on a board: the OTA (UART1, TCP) and fleet (MQTT) servers both come
+    here, and a second would stage over the first's state while the first waits."""
     from outstack.ota.verify import OtaRejected
 
+    owner = None
     try:
+        system = srv.right("ota")
+        if system.installing is not None:
+            raise OtaRejected("busy", "%s is installing an update now: send this one again "
+                              "when it has ended" % system.installing)
+        owner = system
+        owner.installing = srv.name
         return await _install(srv, path)
     except OtaRejected as e:
         return "refused (%s): %s" % (e.code, e)
     except Exception as e:  # a full flash, a bad config: say so, change nothing
         return "refused: %s: %s" % (type(e).__name__, e)
     finally:
+        if owner is not None:
+            owner.installing = None
         try:
             os.remove(path)
         except OSError:

@@ -77,9 +77,8 @@ def _steps(digest, signature, key):
     return _same((y * s % n).to_bytes(k, "big"), _expected(digest, k))
 
 
-def rsa_ok(digest, signature, key):
-    """True if `signature` is the PKCS#1 v1.5 signature of SHA-256 `digest` by `key`."""
-    g = _steps(digest, signature, key)
+def finish(g):
+    """The value of a step generator (_steps and those built on it), run without a pause."""
     try:
         while True:
             next(g)
@@ -87,14 +86,23 @@ def rsa_ok(digest, signature, key):
         return e.value
 
 
-async def rsa_ok_async(digest, signature, key):
-    """rsa_ok that lets the loop run other tasks between its 17 steps."""
+async def finish_async(g):
+    """finish() with a turn of the loop for other tasks after each step."""
     from asyncio import sleep_ms
 
-    g = _steps(digest, signature, key)
     try:
         while True:
             next(g)
             await sleep_ms(0)
     except StopIteration as e:
         return e.value
+
+
+def rsa_ok(digest, signature, key):
+    """True if `signature` is the PKCS#1 v1.5 signature of SHA-256 `digest` by `key`."""
+    return finish(_steps(digest, signature, key))
+
+
+async def rsa_ok_async(digest, signature, key):
+    """rsa_ok that lets the loop run other tasks between its 17 steps."""
+    return await finish_async(_steps(digest, signature, key))

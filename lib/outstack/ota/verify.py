@@ -34,6 +34,7 @@ from binascii import hexlify, unhexlify
 from micropython import const
 from outstack.errors import ConfigError, OutstackError
 from outstack.ota.rsa import key_id, load_key, load_keys, rsa_ok, _names, _same  # noqa: F401
+from outstack.ota.rsa import finish, finish_async, _steps
 
 _MAX_MODULES = const(32)
 MAX_MODULE = const(262144)  # bytes of one module, whatever flash is free
@@ -48,41 +49,25 @@ class OtaRejected(OutstackError):
 
 
 # ----- signature ----------------------------------------------------------------------------
-def _candidates(signature, keys, kid):
+def _signed(manifest, signature, keys, kid):
+    # A step generator (rsa.finish): the trusted key that signed `manifest`, or OtaRejected.
     if not signature:
         raise OtaRejected("signature", "the package is not signed: sign it (outstack ota sign)")
     cands = [k for k in keys if kid is None or k[0] == kid]
     if not cands:
         raise OtaRejected("key", "signed by key %s, which this board does not trust (it trusts %s)"
                           % (hexlify(kid or b"").decode(), _names(keys)))
-    return cands
-
-
-def _bad(cands):
-    return OtaRejected("signature", "bad signature: the manifest was altered, or key %s did not "
-                       "sign it" % _names(cands))
+    digest = hashlib.sha256(manifest).digest()
+    for key in cands:
+        if (yield from _steps(digest, signature, key)):
+            return key
+    raise OtaRejected("signature", "bad signature: the manifest was altered, or key %s did not "
+                      "sign it" % _names(cands))
 
 
 def verify_signature(manifest, signature, keys, kid=None):
     """The trusted key that signed `manifest` (the key named `kid` if given)."""
-    cands = _candidates(signature, keys, kid)
-    digest = hashlib.sha256(manifest).digest()
-    for key in cands:
-        if rsa_ok(digest, signature, key):
-            return key
-    raise _bad(cands)
-
-
-async def verify_signature_async(manifest, signature, keys, kid=None):
-    """verify_signature that lets other tasks run while it computes (rsa.rsa_ok_async)."""
-    from outstack.ota.rsa import rsa_ok_async
-
-    cands = _candidates(signature, keys, kid)
-    digest = hashlib.sha256(manifest).digest()
-    for key in cands:
-        if await rsa_ok_async(digest, signature, key):
-            return key
-    raise _bad(cands)
+    return finish(_signed(manifest, signature, keys, kid))
 
 
 # ----- manifest -----------------------------------------------------------------------------
@@ -276,22 +261,21 @@ class Policy:
 
 
 # ----- the whole check, and key rotation ----------------------------------------------------
+def _checked(manifest, signature, kid, policy):
+    yield from _signed(manifest, signature, policy.keys, kid)
+    m = parse(manifest)
+    policy.check(m)
+    return m
+
+
 def check(manifest, signature, kid, policy):
     """Signature first, then the manifest: the checked manifest (dict), or OtaRejected."""
-    verify_signature(manifest, signature, policy.keys, kid)
-    return _policed(manifest, policy)
+    return finish(_checked(manifest, signature, kid, policy))
 
 
 async def check_async(manifest, signature, kid, policy):
     """check() for the installer: the loop runs other tasks during the signature's math."""
-    await verify_signature_async(manifest, signature, policy.keys, kid)
-    return _policed(manifest, policy)
-
-
-def _policed(manifest, policy):
-    m = parse(manifest)
-    policy.check(m)
-    return m
+    return await finish_async(_checked(manifest, signature, kid, policy))
 
 
 def accept_keys(m):

@@ -26,7 +26,8 @@ CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 need(None if CHROMIUM and DRIVER else "apt-get update && apt-get install -y chromium "
      "chromium-driver", "headless Chromium")
 webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    StaleElementReferenceException, TimeoutException)
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -34,6 +35,7 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 BOARDS = 20  # as the issue asks: a broker, 20 virtual boards, the page
 TOKEN = "test-token-0123456789"
 SHOTS = ROOT / "build"
+DASH_LOG = [None]  # the running dashboard's output file
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +47,22 @@ def swarm(tmp_path_factory):
 @pytest.fixture(scope="module")
 def dash(swarm):
     broker, _, folder, _ = swarm
-    proc = subprocess.Popen([str(BIN / "outstack"), "fleet", "serve", "--listen", "127.0.0.1:0",
-                             "--broker", f"127.0.0.1:{broker.port}", "--db",
-                             str(folder / "fleet.db"), "--key", KEY, "--token", TOKEN],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = folder / "dash.log"  # its output, read back on a failure (a pipe nobody reads fills)
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(BIN / "outstack"), "fleet", "serve", "--listen",
+                                 "127.0.0.1:0", "--broker", f"127.0.0.1:{broker.port}", "--db",
+                                 str(folder / "fleet.db"), "--key", KEY, "--token", TOKEN],
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True)
+    DASH_LOG[0] = log
     try:
-        line = proc.stdout.readline()
-        m = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=(\S+)", line)
-        assert m and m.group(2) == TOKEN, line + proc.stdout.read()
-        port, end = int(m.group(1)), time.monotonic() + 120
+        end, m = time.monotonic() + 120, None
+        while m is None:  # the line may arrive in pieces: look until it is whole
+            said = log.read_text()
+            m = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=(\S+) .*\n", said)
+            assert m or (proc.poll() is None and time.monotonic() < end), said
+            time.sleep(0.1)
+        assert m.group(2) == TOKEN, said
+        port = int(m.group(1))
         while len(json.loads(get(port, "/api/state", {
                 "Authorization": f"Bearer {TOKEN}"})[1])["boards"]) < BOARDS:
             assert time.monotonic() < end, "the dashboard never saw every board's birth"
@@ -88,7 +97,31 @@ def get(port, path, headers=None):
 
 
 def until(drv, pred, what, timeout=180):
-    return WebDriverWait(drv, timeout, 0.2).until(lambda d: pred(d), message=what)
+    try:
+        return WebDriverWait(drv, timeout, 0.2).until(lambda d: pred(d), message=what)
+    except TimeoutException:  # say what the page and the dashboard knew, for the next reader
+        raise AssertionError(f"{what}: not seen within {timeout} s\n{seen(drv)}") from None
+
+
+def seen(drv) -> str:
+    port = re.search(r":(\d+)/", drv.current_url)
+    said = [f"the page: live={text(drv, '#live')!r} said={text(drv, '#said')!r}"]
+    said += [f"rollout {k}: {text(drv, f'#rollout-{k} .state')!r}" for k in (1, 2)]
+    if port:
+        try:
+            state = json.loads(get(int(port.group(1)), "/api/state",
+                                   {"Authorization": f"Bearer {TOKEN}"})[1])
+            said += [f"dashboard: rollout {k}: {r['state']} at step {r['step']} "
+                     f"({r['reason']}) {r['per_step']} busy={r.get('busy')}"
+                     for k, r in state["rollouts"].items()]
+            said += [f"log: {a['who']} {a['action']} {a['rollout']}: {a['said']}"
+                     for a in state["actions"][:6]]
+        except (OSError, ValueError, KeyError) as e:
+            said.append(f"dashboard state unreadable: {e!r}")
+    out = DASH_LOG[0]
+    if out and out.exists():
+        said.append("dashboard output (last 3,000 chars):\n" + out.read_text()[-3000:])
+    return "\n".join(said)
 
 
 def text(drv, css):

@@ -130,3 +130,36 @@ def test_an_offline_board_is_skipped_and_reported(swarm, tmp_path):
         away.power_on()
     fleet.wait(lambda: fleet.boards[bid].online, 120, "the board back online")
     assert fleet.boards[bid].hb.get("seq") == 5  # it missed release 6; nothing else changed
+
+
+def test_an_operators_halt_at_the_end_of_a_soak_stands(swarm, tmp_path):
+    """An operator's halt (another process: `fleet halt`, the dashboard) that lands between the
+    engine's last look during a soak and its move to the next step is not overwritten: the
+    rollout stays halted at its canary and no other board gets the release."""
+    from outstack.fleet import actions, rollout
+    from outstack.fleet.store import Store
+
+    _, fleet, folder, _ = swarm
+    mine, theirs = Store(folder / "fleet.db"), Store(folder / "fleet.db")  # two connections
+    try:
+        rid = rollout.start(mine, fleet, package(tmp_path, "7.0.0", 7), 1, [100.0], 1.0,
+                            "failed > 0")
+        said, halted = [], []
+        eng = rollout.Engine(mine, fleet, rid, KEY, say=said.append)
+        look = eng.health
+
+        def halt_as_the_soak_ends(r):  # the operator's halt arrives during the last look
+            look(r)
+            if r["state"] == "soaking" and time.time() >= r["soak_until"] and not halted:
+                halted.append(actions.halt(theirs, rid, "racer (test)"))
+
+        eng.health = halt_as_the_soak_ends
+        assert eng.run() == "halted" and halted, said
+        r = mine.rollout(rid)
+        assert r["step"] == 0 and r["reason"] == "halted by the operator (racer (test))", dict(r)
+        states = [t["state"] for t in mine.targets(rid)]
+        assert states.count("installed") == 1 and states.count("idle") == BOARDS - 1, states
+        assert not any("step 1" in s for s in said), said
+    finally:
+        mine.close()
+        theirs.close()

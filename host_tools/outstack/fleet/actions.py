@@ -6,9 +6,6 @@ import time
 
 from ..errors import CliError
 
-LOG = """create table if not exists actions (
-    at real not null, who text not null, action text not null, rollout integer, said text)"""
-
 
 def find(store, rid):
     r = store.rollout(rid)
@@ -19,15 +16,12 @@ def find(store, rid):
 
 
 def log(store, who, action, rid, said) -> None:
-    with store.db:
-        store.db.execute(LOG)
-        store.db.execute("insert into actions values (?,?,?,?,?)",
-                         (time.time(), who, action, rid, said))
+    store.write(("insert into actions values (?,?,?,?,?)", (time.time(), who, action, rid, said)))
 
 
 def history(store, limit=50) -> list[dict]:
-    rows = store.db.execute("select * from actions order by at desc limit ?", (limit,))
-    return [dict(r) for r in rows.fetchall()]
+    return [dict(r) for r in store.read("select * from actions order by at desc limit ?",
+                                        (limit,))]
 
 
 def cli_user() -> str:
@@ -39,9 +33,9 @@ def cli_user() -> str:
 
 def halt(store, rid, who) -> dict:
     r = find(store, rid)
-    if r["state"] not in ("running", "soaking"):
-        raise CliError(f"rollout {r['id']} is {r['state']}, not running")
-    store.set(r["id"], state="halted", reason=f"halted by the operator ({who})")
+    if not store.move(r["id"], ("running", "soaking"), state="halted",
+                      reason=f"halted by the operator ({who})"):
+        raise CliError(f"rollout {r['id']} is {find(store, rid)['state']}, not running")
     said = f"rollout {r['id']}: halted (its process stops at its next check)"
     log(store, who, "halt", r["id"], said)
     return find(store, r["id"])
@@ -52,9 +46,10 @@ def resume(store, rid, who) -> dict:
     r = find(store, rid)
     if r["state"] in ("done", "rolled-back"):
         raise CliError(f"rollout {r['id']} is {r['state']}: nothing to resume")
-    if r["state"] == "halted":
-        store.set(r["id"], state="running" if r["soak_until"] is None or r["soak_until"] <
-                  time.time() else "soaking", reason=None)
+    if r["state"] == "halted" and not store.move(
+            r["id"], ("halted",), reason=None, state="running" if r["soak_until"] is None or
+            r["soak_until"] < time.time() else "soaking"):
+        raise CliError(f"rollout {r['id']} changed meanwhile: it is {find(store, rid)['state']}")
     log(store, who, "resume", r["id"], f"rollout {r['id']}: resumed from {r['state']}")
     return find(store, r["id"])
 

@@ -8,6 +8,7 @@ import json
 import sqlite3
 import threading
 import time
+import traceback
 from collections import Counter, deque
 from pathlib import Path
 
@@ -74,7 +75,6 @@ class Dashboard:
     def __init__(self, fleet: Watched, db: Path, token: str, key=None):
         self.fleet, self.db, self.token, self.key = fleet, db, token, key
         self.store = Store(db)
-        self.store.db.execute(actions.LOG)
         self.lock = threading.Lock()  # one SQLite connection, used from the loop and threads
         self.clients: set[asyncio.Queue] = set()
         self.last: dict = {}
@@ -137,7 +137,7 @@ class Dashboard:
                 raise CliError(f"rollout {rid} is busy: {self.busy[rid]}")
             r = dict((actions.resume if what == "resume" else actions.rollback)(
                 self.store, rid, who))
-        self.busy[r["id"]] = what
+            self.busy[r["id"]] = what
         threading.Thread(target=self._drive, args=(what, r["id"], who), daemon=True).start()
         return r
 
@@ -152,6 +152,9 @@ class Dashboard:
                 engine.rollback()
         except CliError as e:
             said.append(f"{what} failed: {e}")
+        except Exception as e:  # said in the log, where the operator looks: not a dead thread
+            said.append(f"{what} failed: {e!r}")
+            traceback.print_exc()
         finally:
             with self.lock:
                 actions.log(self.store, who, what + " ended", rid, "; ".join(said[-3:]))
@@ -208,10 +211,7 @@ async def _board(request):
         result = dict(b.result)
         reports = list(reversed(b.reports))  # newest first
     with dash.lock:
-        updates = [dict(t, package=Path(r["package"]).name, seq=r["seq"]) for r in dash.store.all()
-                   for t in dash.store.db.execute(
-                       "select * from targets where rollout = ? and board = ? and state != 'idle'",
-                       (r["id"], bid)).fetchall()]
+        updates = [dict(t, package=Path(t["package"]).name) for t in dash.store.board_targets(bid)]
     crashes = [{"t": n["t"], "what": ", ".join(f"{k} {p[k]} -> {n[k]}" for k in
                                                ("crashes", "restarts", "boot")
                                                if isinstance(n[k], int) and isinstance(p[k], int)

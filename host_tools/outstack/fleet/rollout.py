@@ -101,7 +101,7 @@ class Engine:
             return  # halted from outside while it sent
         if self.check(r, rollback):
             return
-        self.store.set(self.rid, state="soaking", soak_until=time.time() + r["soak"])
+        self.store.move(self.rid, ("running",), state="soaking", soak_until=time.time() + r["soak"])
 
     def assign(self, r, k):
         online = {b for b, x in self.fleet.boards.items() if x.online}
@@ -154,17 +154,16 @@ class Engine:
         self.health(r)
         if self.check(r, rollback):
             return
-        for t in self.store.targets(self.rid, "installed"):
-            self.store.target(self.rid, t["board"], state="healthy")
+        # The step is over; an operator's halt that landed since the last look stands.
         k = r["step"]
         if k >= self.last_step(r):
             skipped = len(self.store.targets(self.rid, "skipped"))
-            self.store.set(self.rid, state="done", reason=f"{skipped} boards skipped (offline)"
-                           if skipped else None)
-            self.say(f"rollout {self.rid}: done" + (f", {skipped} boards skipped (offline)"
-                                                    if skipped else ""))
+            if self.store.move(self.rid, ("soaking",), healthy=True, state="done",
+                               reason=f"{skipped} boards skipped (offline)" if skipped else None):
+                self.say(f"rollout {self.rid}: done" + (f", {skipped} boards skipped (offline)"
+                                                        if skipped else ""))
         else:
-            self.store.set(self.rid, state="running", step=k + 1)
+            self.store.move(self.rid, ("soaking",), healthy=True, state="running", step=k + 1)
 
     def catch_up(self, r) -> int:
         """Send the release to boards skipped (offline) earlier that are back online now;
@@ -219,7 +218,9 @@ class Engine:
         if why is None:
             return False
         stage = "canary" if r["step"] == 0 else f"step {r['step']}"
-        self.store.set(self.rid, state="halted", reason=f"{stage}: {why}")
+        if not self.store.move(self.rid, ("running", "soaking"), state="halted",
+                               reason=f"{stage}: {why}"):
+            return True  # halted from outside meanwhile: the operator decides what comes next
         self.say(f"rollout {self.rid} halted at the {stage}: {why}")
         if rollback:
             self.rollback()

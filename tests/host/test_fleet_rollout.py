@@ -4,11 +4,12 @@ crashes during the soak halts and is rolled back; a host killed mid-rollout resu
 
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
 
-from tests.conftest import BIN, need, one_line_error, outstack
+from tests.conftest import BIN, need, number, one_line_error, outstack
 from tests.host import fleet_kit as kit
 from tests.host.fleet_kit import KEY, fleet_cmd, package
 
@@ -163,3 +164,43 @@ def test_an_operators_halt_at_the_end_of_a_soak_stands(swarm, tmp_path):
     finally:
         mine.close()
         theirs.close()
+
+
+def test_a_board_busy_with_another_install_is_asked_again(swarm, tmp_path):
+    """A board installing another update (a push over its UART or TCP link) answers the
+    rollout's offer `refused (busy)`; the engine asks again until it is free, so the board
+    takes the release and the rollout is done, not halted by a board that merely had to wait."""
+    from outstack.fleet import rollout
+    from outstack.fleet.store import Store
+
+    _, fleet, folder, boards = swarm
+    canary = min(b for b, x in fleet.boards.items() if x.online)  # the engine's first choice
+    vb = next(v for v in boards.boards if f"as outstack/{canary}" in
+              v.output.decode(errors="replace"))
+    # What an OTA push over UART1 or TCP sets while it installs (lib/outstack/ota/apply.py).
+    assert number(vb, "system.installing = 'ota'; len(system.installing)") == 3
+    store, run = Store(folder / "fleet.db"), None
+    try:
+        rid = rollout.start(store, fleet, package(tmp_path, "8.0.0", 8), 1, [100.0], 1.0,
+                            "failed > 0")
+        said, ended = [], []
+        eng = rollout.Engine(store, fleet, rid, KEY, say=said.append)
+        run = threading.Thread(target=lambda: ended.append(eng.run()), daemon=True)
+        run.start()
+        end = time.monotonic() + 180
+        while not any("asking again in 3 s: refused (busy): ota is installing" in str(t["detail"])
+                      for t in store.targets(rid) if t["board"] == canary):
+            assert run.is_alive() and time.monotonic() < end, (ended, said, [
+                dict(t) for t in store.targets(rid) if t["board"] == canary])
+            time.sleep(0.1)
+        assert number(vb, "system.installing = None; int(system.installing is None)") == 1
+        run.join(600)
+        assert ended == ["done"], (ended, said, [dict(t) for t in store.targets(rid)])
+        states = {t["board"]: t["state"] for t in store.targets(rid)}
+        assert states[canary] == "healthy" and list(states.values()).count("healthy") == BOARDS
+    finally:
+        number(vb, "system.installing = None; 0")  # whatever happened, the board is free again
+        if run is not None:
+            run.join(600)  # a failed test's engine ends (halted) before its state file closes
+        store.close()
+    fleet.wait(lambda: versions(fleet).count("8.0.0") == BOARDS, 60, "8.0.0 everywhere")

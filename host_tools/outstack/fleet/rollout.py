@@ -18,6 +18,23 @@ from .store import TOOK
 SEND_TIMEOUT = 120.0
 PARALLEL = 16  # transfers at once
 LOST_GRACE = 20.0  # s: a board counts as lost when its will stands this long, host connected
+BUSY_WAIT = 3.0  # s: a board busy installing another update (a UART/TCP push) is asked again
+BUSY = "refused (busy)"  # how a board says so (lib/outstack/ota/apply.py)
+
+
+def deliver(fleet, bid: str, data: bytes, timeout: float = SEND_TIMEOUT, note=None) -> dict:
+    """push.send, asked again every BUSY_WAIT s while the board says it is busy installing
+    another update, until `timeout` (counted from the first offer) runs out; then its last
+    word stands. `note(said)` hears each busy answer. Raise TimeoutError as push.send does."""
+    end = time.monotonic() + timeout
+    while True:
+        res = push.send(fleet, bid, data, max(1.0, end - time.monotonic()))
+        said = str(res.get("said"))
+        if not said.startswith(BUSY) or time.monotonic() + BUSY_WAIT >= end:
+            return res
+        if note is not None:
+            note(said)
+        time.sleep(BUSY_WAIT)
 
 
 def open_package(path) -> tuple[bytes, dict]:
@@ -118,13 +135,14 @@ class Engine:
         self.store.target(self.rid, bid, state="sending")
         b = self.fleet.board(bid)
         try:
-            if b.result.get("sha") == self.sha:
+            if b.result.get("sha") == self.sha and not str(b.result.get("said")).startswith(BUSY):
                 res = dict(b.result)  # it took this package before the host went down
             elif not b.online:
                 self.store.target(self.rid, bid, state="skipped", detail="offline")
                 return
             else:
-                res = push.send(self.fleet, bid, self.data, SEND_TIMEOUT)
+                res = deliver(self.fleet, bid, self.data, note=lambda said: self.store.target(
+                    self.rid, bid, detail="asking again in %g s: %s" % (BUSY_WAIT, said)))
         except TimeoutError as e:
             state = "failed" if b.online else "skipped"
             self.store.target(self.rid, bid, state=state, detail=str(e))
@@ -257,7 +275,7 @@ class Engine:
     def undo(self, bid, boxes):
         for box in boxes:
             try:
-                res = push.send(self.fleet, bid, box, SEND_TIMEOUT)
+                res = deliver(self.fleet, bid, box)
             except TimeoutError as e:
                 return str(e)
             if not res.get("ok"):

@@ -32,6 +32,12 @@ def test_verify_bench_runs():
     assert "loop held by one RSA-2048 check:" in out.stdout, out.stdout
 
 
+def test_link_bench_runs():
+    out = _run("bench/link.py", "--short")
+    assert "link reader, chunked (now)" in out and "a read per byte (before)" in out, out
+    assert "% of the CPU for a 115200 line" in out and "x the time" in out, out
+
+
 def test_ipc_bench_runs_on_a_virtual_board(make_board):
     vb = make_board(files={"/main.py": "print('bench board')\n"})
     out = mpremote(vb.usb_port, "exec", "BENCH_SHORT=1", "run", str(ROOT / "bench/ipc.py"),

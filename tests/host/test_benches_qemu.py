@@ -40,3 +40,11 @@ def test_verify_bench_prints_both_engines_side_by_side():
     assert set(rsa) == {"unix", "mps2-an385"} and all(v.endswith(" ms") for v in rsa.values())
     held = _figure(out, "loop held by one RSA-2048 check")
     assert all("stepped" in v and "pow()" in v for v in held.values()), out
+
+
+def test_link_bench_prints_both_engines_side_by_side():
+    out = _run("bench/link.py", "--board", "mps2-an385", "--short")
+    now = _figure(out, "link reader, chunked (now)")
+    before = _figure(out, "link reader, a read per byte (before)")
+    assert set(now) == set(before) == {"unix", "mps2-an385"}, out
+    assert all("of the CPU" in v for v in (*now.values(), *before.values())), out

@@ -4,8 +4,12 @@ its three ways in:
     answers RS JSON US (nothing else on the prompt is disturbed; no Ctrl-C is ever sent);
   - UART1, on the update link's frames (CONSOLE, answered by OUT frames and DONE);
   - TCP (Wi-Fi), the same frames: --port HOST:PORT or tcp:HOST:PORT.
-A serial port is probed the harmless way first (a text line the update link ignores as
-noise), then with a frame chosen to carry no REPL control characters."""
+Every command goes as "@TAG command" with a fresh random tag, and the board puts the tag on
+its answer (RS "@TAG " JSON US; DONE's payload, a FAIL's first word): an answer to an earlier
+command that arrives late (it timed out, or a peer sent it) is skipped, never taken as this
+one's. A serial port is probed the harmless way first (RS CR: the live prompt answers, a
+plain REPL just prints its prompt, the update link ignores it as noise), then with a frame
+chosen to carry no REPL control characters; whichever answer comes decides."""
 
 import json
 import os
@@ -18,8 +22,9 @@ from .ota import transfer as T
 CONSOLE, OUT = 0x51, 0x4F
 RS, US = b"\x1e", b"\x1f"
 ANSWER_S = 5.0
-PROBE_S = 1.0
+PROBE_S = 1.0  # the live prompt's chance to answer RS CR before a frame is tried too
 _TCP = re.compile(r"^(?:tcp:)?([\w.\-]+):(\d+)$")
+_CONTROL = (1, 2, 3, 4, 5, 10, 13)  # REPL keys (Ctrl-A..E, Ctrl-C) and line ends
 
 
 class BoardError(Exception):
@@ -30,53 +35,57 @@ class MainStopped(CliError):
     """The USB port has a plain REPL: main.py (and so the live prompt) is not running."""
 
 
+def _tag() -> bytes:
+    return b"@" + os.urandom(4).hex().encode()
+
+
+def _old_firmware(body: bytes) -> bool:
+    # Firmware from before tags answers "@TAG words" as an unknown command "@TAG", untagged.
+    return b"unknown command '@" in body
+
+
+OLD = ("the board's firmware predates this outstack (its console answers carry no tag): "
+       "deploy this version to it (`outstack deploy`, or `outstack sim --fresh`)")
+
+
 class Usb:
     """The live prompt on the USB REPL."""
 
-    def __init__(self, port: str, serial_port):
+    def __init__(self, port: str, serial_port, buf: bytes = b""):
         self.port = port
         self.s = serial_port
-        self.buf = b""
+        self.buf = buf
 
     def ask(self, line: str, timeout: float = ANSWER_S):
-        self.s.write(RS + line.encode() + b"\r")
-        return self._answer(timeout)
-
-    def probe(self, timeout: float = PROBE_S):
-        """Ask the empty command (RS CR): the live prompt answers it; a plain REPL, where
-        RS is no key, just prints its prompt again, and nothing else is typed into it."""
-        self.s.reset_input_buffer()
-        self.s.write(RS + b"\r")
-        end = time.monotonic() + timeout
-        seen = b""
-        while time.monotonic() < end:
-            seen += self.s.read(self.s.in_waiting or 1)
-            i = seen.find(RS)
-            j = seen.find(US, i + 1) if i >= 0 else -1
-            if i >= 0 and j >= 0:
-                self.buf = seen[j + 1:]
-                return _decode(seen[i + 1:j])
-        if b">>> " in seen:
-            raise MainStopped(f"no board console answered on {self.port}: main.py is stopped "
-                              f"(the board is at its plain REPL: an mpremote command stopped it, "
-                              f"or it ended): soft-reset with Ctrl-D at the friendly prompt "
-                              f"(`mpremote connect {self.port} repl`, Ctrl-D) or reset the board, "
-                              f"then try again")
-        return None
-
-    def _answer(self, timeout):
+        tag = _tag()
+        self.s.write(RS + tag + b" " + line.encode() + b"\r")
         end = time.monotonic() + timeout
         while True:
-            i = self.buf.find(RS)
-            j = self.buf.find(US, i + 1) if i >= 0 else -1
-            if i >= 0 and j >= 0:
-                body, self.buf = self.buf[i + 1:j], self.buf[j + 1:]
-                return _decode(body)
-            if i < 0:
-                self.buf = b""  # what the board printed meanwhile: not ours
+            unit = self._unit()
+            if unit is not None:
+                got, _, body = unit.partition(b" ") if unit.startswith(b"@") else (b"", b"", unit)
+                if got == tag:
+                    return _decode(body)
+                if not got and _old_firmware(body):
+                    raise CliError(OLD)
+                continue  # another command's answer, late: not ours
             if time.monotonic() > end:
                 return None
             self.buf += self.s.read(self.s.in_waiting or 1)
+
+    def _unit(self) -> bytes | None:
+        # The next whole RS ... US answer in what was read; what precedes it is the board's
+        # own printing. JSON never holds RS or US raw, so they cannot occur inside one.
+        i = self.buf.find(RS)
+        if i < 0:
+            self.buf = b""
+            return None
+        j = self.buf.find(US, i + 1)
+        if j < 0:
+            self.buf = self.buf[i:]
+            return None
+        unit, self.buf = self.buf[i + 1:j], self.buf[j + 1:]
+        return unit
 
     def close(self):
         self.s.close()
@@ -85,25 +94,46 @@ class Usb:
 class Framed:
     """The console frames on UART1 or TCP."""
 
-    def __init__(self, line):
+    def __init__(self, line, frames=None):
         self.line = line
-        self.frames = T.Frames(line)
+        self.frames = frames or T.Frames(line)
 
     def ask(self, line: str, timeout: float = ANSWER_S, payload: bytes | None = None):
-        self.line.write(T.frame(CONSOLE, payload if payload is not None else line.encode()))
-        body = b""
+        """The answer (decoded JSON), or None if none came in time. `payload`: the whole
+        command, tag first, as made by the caller (the probe)."""
+        if payload is None:
+            payload = _tag() + b" " + line.encode()
+        self.line.write(T.frame(CONSOLE, payload))
+        return self.answer(payload.partition(b" ")[0], timeout)
+
+    def answer(self, tag: bytes, timeout: float):
+        body, refused = b"", None
         end = time.monotonic() + timeout
         while True:
-            got = self.frames.next(max(0.0, end - time.monotonic()))
+            try:
+                got = self.frames.next(max(0.0, end - time.monotonic()))
+            except EOFError:
+                if refused:  # the board said why before it closed the link
+                    raise CliError(f"the board refused the console: {refused}") from None
+                raise
             if got is None:
                 return None
             kind, data = got
             if kind == OUT:
                 body += data
             elif kind == T.DONE:
-                return _decode(body)
+                if data == tag:
+                    return _decode(body)
+                if not data and _old_firmware(body):
+                    raise CliError(OLD)
+                body = b""  # another command's answer, late: not ours
             elif kind == T.FAIL:
-                raise CliError(f"the board refused the console: {data.decode(errors='replace')}")
+                said, _, why = data.partition(b" ") if data.startswith(b"@") else (b"", b"", data)
+                if said == tag:
+                    raise CliError(f"the board refused the console: {why.decode(errors='replace')}")
+                if not said:  # about the link, not a command: "too many connections", ...
+                    refused = data.decode(errors="replace")
+                body = b""
 
     def close(self):
         self.line.close()
@@ -117,53 +147,125 @@ def _decode(body: bytes):
                        f"something else wrote into it); try again") from None
 
 
-def _clean_probe() -> bytes:
-    # A `help` command padded with spaces until no byte of the frame is a REPL control
-    # character (Ctrl-A..Ctrl-E, Ctrl-C): if this lands on a plain REPL it types nothing.
+def _clean_probe(tag: bytes) -> bytes:
+    # A tagged `help` padded with spaces until no byte of the frame is a REPL control
+    # character or a line end: if this lands on a plain REPL it types nothing it would run.
     for pad in range(64):
-        payload = b"help" + b" " * pad
+        payload = tag + b" help" + b" " * pad
         f = T.frame(CONSOLE, payload)
-        if not any(b in f for b in (1, 2, 3, 4, 5)):
+        if not any(b in f for b in _CONTROL):
             return payload
-    return b"help"
+    return tag + b" help"
+
+
+def _answered(said) -> bool:
+    return isinstance(said, dict) and ("ok" in said or "error" in said)  # a console answered
 
 
 def connect(port: str, via: str = "auto"):
     """An open console on `port`; CliError if no board console answers there. `via`: "usb"
-    (the live prompt), "link" (frames: UART1), or "auto" (the prompt first, then frames)."""
+    (the live prompt), "link" (frames: UART1), or "auto" (whichever answers)."""
     m = _TCP.match(port)
     if m and not os.path.exists(port):
         ch = Framed(T.TcpLine(m.group(1), int(m.group(2))))
-        if _probe(ch, lambda: ch.ask("help", PROBE_S * 2)):
-            return ch
+        try:
+            if _answered(ch.ask("", ANSWER_S, _clean_probe(_tag()))):
+                return ch
+        except (EOFError, OSError):
+            pass
+        except CliError:
+            ch.close()
+            raise
         ch.close()
         raise CliError(f"nothing at {port} answered the console (is a console or OTA server "
                        f"listening on that port?)")
     from .transport import open_port
 
     s = open_port(port)
-    usb = Usb(port, s)
-    if via != "link" and _probe(usb, usb.probe):
-        return usb
-    s.reset_input_buffer()
-    ch = Framed(T.SerialLine(port, opened=s))
-    if via != "usb" and _probe(ch, lambda: ch.ask("help", PROBE_S, _clean_probe())):
-        return ch
-    s.close()
-    raise CliError(f"no board console answered on {port}: not an Outstack board, or its "
-                   f"firmware is not running (no live prompt on the USB REPL, no console or OTA "
-                   f"server on UART1)")
-
-
-def _probe(ch, ask) -> bool:
     try:
-        said = ask()
-    except MainStopped:
-        ch.close()
+        ch = _sniff(port, s, via)
+    except BaseException:
+        s.close()
         raise
-    except (ValueError, CliError, EOFError, OSError):
-        return False
-    return isinstance(said, dict) and ("ok" in said or "error" in said)  # a console answered
+    if ch is None:
+        s.close()
+        raise CliError(f"no board console answered on {port}: not an Outstack board, or its "
+                       f"firmware is not running (no live prompt on the USB REPL, no console or "
+                       f"OTA server on UART1)")
+    return ch
+
+
+class _Tee:
+    """The serial line, keeping a copy of what it reads: the probe looks for both answers."""
+
+    def __init__(self, line):
+        self.line = line
+        self.seen = b""
+
+    def write(self, data: bytes):
+        self.line.write(data)
+
+    def read(self, timeout: float) -> bytes:
+        data = self.line.read(timeout)
+        self.seen += data
+        return data
+
+
+def _sniff(port: str, s, via: str):
+    """Usb, Framed or None: RS CR first (unless via="link"), then, if the live prompt has
+    not answered within PROBE_S, a tagged probe frame (unless via="usb"); ANSWER_S more for
+    either answer. A plain REPL's prompt, and no answer, is MainStopped."""
+    s.reset_input_buffer()
+    tee = _Tee(T.SerialLine(port, opened=s))
+    frames = T.Frames(tee)
+    tag = _tag()
+    framed = via == "link"
+    s.write(T.frame(CONSOLE, _clean_probe(tag)) if framed else RS + b"\r")
+    end = time.monotonic() + (ANSWER_S if via != "auto" else PROBE_S)
+    while True:
+        got = frames.next(0.05)
+        if via != "link":
+            usb = _live_prompt(port, s, tee)
+            if usb is not None:
+                return usb
+        if got is not None and framed:
+            kind, data = got
+            if kind == T.FAIL and data.startswith(tag + b" "):
+                raise CliError(f"the board refused the console: "
+                               f"{data[len(tag) + 1:].decode(errors='replace')}")
+            if kind == T.DONE and data == tag:
+                rest = T.Frames(tee.line)  # read on without the copy: a session may be long
+                rest.buf = frames.buf
+                return Framed(tee.line, rest)
+        if time.monotonic() < end:
+            continue
+        if b">>> " in tee.seen:
+            raise MainStopped(f"no board console answered on {port}: main.py is stopped "
+                              f"(the board is at its plain REPL: an mpremote command stopped it, "
+                              f"or it ended): soft-reset with Ctrl-D at the friendly prompt "
+                              f"(`mpremote connect {port} repl`, Ctrl-D) or reset the board, "
+                              f"then try again")
+        if framed or via == "usb":
+            return None
+        framed = True
+        s.write(T.frame(CONSOLE, _clean_probe(tag)))
+        end = time.monotonic() + ANSWER_S
+
+
+def _live_prompt(port: str, s, tee: _Tee):
+    """A Usb console if what was read holds an answer of the live prompt (RS JSON US)."""
+    while True:
+        i = tee.seen.find(RS)
+        j = tee.seen.find(US, i + 1) if i >= 0 else -1
+        if j < 0:
+            return None
+        body, after = tee.seen[i + 1:j], tee.seen[j + 1:]
+        try:
+            if _answered(_decode(body.partition(b" ")[2] if body.startswith(b"@") else body)):
+                return Usb(port, s, after)
+        except CliError:
+            pass  # RS and US inside a frame's binary bytes: not an answer
+        tee.seen = tee.seen[:i] + after
 
 
 NEEDED = "signature required"  # lib/outstack/debug/auth.py: the board wants it signed

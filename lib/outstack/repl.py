@@ -2,7 +2,8 @@
 # ends, this one answers while every server keeps serving. `await expr` works, so
 # `await c.call("get")` can be typed at it. Ctrl-C still stops main.py, as on any board.
 # A line that starts with RS (0x1E) is a console command from the host (`outstack
-# console`): it is not echoed, and its answer comes back as RS JSON US, CR LF.
+# console`): it is not echoed, and its answer comes back as RS JSON US, CR LF. A command
+# "@TAG words" is answered RS "@TAG " JSON US, so a late answer is never taken for another's.
 # The USB port is a hostile link: the prompt reads bytes, not text, into a preallocated
 # line of _LINE bytes; nothing typed (binary noise, endless lines, a command that runs out
 # of memory) ends it.
@@ -16,6 +17,7 @@ _RS = "\x1e"
 _US = "\x1f"
 _LINE = const(1024)  # the longest line taken, in bytes; a longer one is refused whole
 _CHUNK = const(64)  # bytes read from the port at once
+_TAG = const(17)  # "@" and up to 16 characters of a console command's tag
 
 
 class Line:
@@ -112,9 +114,13 @@ async def _end(line, g, out):
     host = line.host
     text, why = line.text()
     line.reset()
+    tag = _RS
+    if host and text and text[0] == "@":  # only bytes >= 32 were taken: it cannot end the answer
+        tag, _, text = text.partition(" ")
+        tag = _RS + tag[:_TAG] + " "
     try:
         if host:
-            await _console(g, text, why, out)
+            await _console(g, tag, text, why, out)
             return
         out.write("\n")
         if why:
@@ -122,15 +128,15 @@ async def _end(line, g, out):
         elif text.strip():
             await run(text, g)
     except Exception as e:  # MemoryError included: report it, keep the prompt
-        _report(e, out, host)
+        _report(e, out, host, tag)
     if not host:
         out.write(PROMPT)
 
 
-def _report(e, out, host):
+def _report(e, out, host, head):
     try:
         if host:
-            out.write(_RS + '{"error": "the board failed to answer: %s"}' % type(e).__name__
+            out.write(head + '{"error": "the board failed to answer: %s"}' % type(e).__name__
                       + _US + "\r\n")
         else:
             sys.print_exception(e)
@@ -138,7 +144,7 @@ def _report(e, out, host):
         pass  # nothing left to say it with: the prompt still goes on
 
 
-async def _console(g, line, why, out):
+async def _console(g, head, line, why, out):
     system = g.get("system")
     if why:
         import json
@@ -150,7 +156,7 @@ async def _console(g, line, why, out):
         from outstack.debug.console import answer
 
         said = await answer(system, line)
-    out.write(_RS)
+    out.write(head)
     raw = getattr(out, "buffer", None)
     for piece in said:  # no yield in here: another task's print would land inside the answer
         if isinstance(piece, str):

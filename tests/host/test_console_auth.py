@@ -146,3 +146,37 @@ def test_the_console_fits_a_pico_heap_beside_the_demo(make_board):
             assert out.returncode == 0, (words, out.stderr, bytes(vb.output[-2000:]))
     assert b"MemoryError" not in vb.output and vb.state == "on"
 
+
+
+def test_a_late_answer_is_never_taken_for_another_commands(make_board, keydirs):
+    """Answers to earlier commands that come late (their asker gave up, or a peer sent them)
+    are skipped by their tag: each command gets its own answer, on USB, UART1 and TCP."""
+    from outstack import console as C
+    from outstack.ota.transfer import frame
+    from outstack.transport import open_port
+
+    vb = _board(make_board, keydirs)
+    stale = [b"@0badc0de servers", b"servers", b"@1 help"] * 10  # tagged by another, untagged
+    for port in (vb.usb_port, vb.uart_port, f"127.0.0.1:{vb.tcp}"):
+        if port == vb.usb_port:  # typed at the live prompt, then the console at once
+            s = open_port(port)
+            s.write(b"".join(C.RS + c + b"\r" for c in stale))
+            s.close()
+            ch = C.connect(port)
+        elif port == vb.uart_port:  # at 115200: the answers take seconds to come
+            line = SerialLine(port)
+            line.write(b"".join(frame(C.CONSOLE, c) for c in stale))
+            line.close()
+            ch = C.connect(port, "link")
+        else:  # on the connection the console then uses
+            ch = Framed(TcpLine("127.0.0.1", vb.tcp))
+            ch.line.write(b"".join(frame(C.CONSOLE, c) for c in stale))
+        try:
+            for _ in range(3):
+                said = C.ask(ch, "info greet", timeout=30)
+                assert said.get("name") == "greet" and "spec" in said, (port, said)
+                said = C.ask(ch, "log greet", timeout=30)
+                assert said.get("server") == "greet" and "records" in said, (port, said)
+        finally:
+            ch.close()
+    assert vb.state == "on"

@@ -131,6 +131,45 @@ async def answer(system, line):
         return (json.dumps({"error": "the answer could not be encoded: %r" % e}),)
 
 
+async def over_link(link, ask):
+    # A CONSOLE frame on the update link (outstack/ota/receive.py): answered by OUT frames
+    # and DONE, or FAIL with why; ask: async fn(line) -> the answer's pieces, None where this
+    # link carries no console. "@TAG command": the tag comes back on every reply to it
+    # (DONE's payload, a FAIL's first word), so an answer that comes late is never taken for
+    # another's. The link lives on whatever one command does.
+    from outstack.ota import link as L
+
+    raw = bytes(link.payload())
+    tag = b""
+    if raw.startswith(b"@"):
+        tag, _, raw = raw.partition(b" ")
+        tag = tag[:_TAG] + b" "
+    why = b"no console on this link"
+    try:
+        if ask is not None:
+            why = b"a console command must be UTF-8 text"
+            line = raw.decode()
+            why = b"out of memory for this console command: try again, or free RAM"
+            for piece in await ask(line):
+                piece = piece.encode() if isinstance(piece, str) else piece
+                for i in range(0, len(piece), 1024):
+                    await link.send(L.OUT, piece[i : i + 1024])
+            await link.send(L.DONE, tag[:-1])
+            return
+    except (UnicodeError, MemoryError):
+        import gc
+
+        gc.collect()  # the next command may find room
+    finally:
+        from outstack import unload
+
+        unload("outstack.debug", ("console",))  # as after any command (_let_go)
+    await link.send(L.FAIL, tag + why)
+
+
+_TAG = 17  # "@" and up to 16 characters of a console command's tag
+
+
 def _let_go(system):
     # The console's own code goes too, until the next command (an answer still streaming
     # keeps what it needs alive; outstanding challenges stay on the System: auth.of).

@@ -17,9 +17,7 @@ class ConsoleServer(Server):
         self.listener = None
 
     async def _answer(self, line):
-        import gc
-
-        gc.collect()  # compiling the console wants its RAM in one piece
+        # (the link has made room and loaded it: outstack/ota/receive.py)
         from outstack.debug.console import answer_for
 
         return await answer_for(self, line)

@@ -127,24 +127,9 @@ class Receiver:
                 await link.send_u32(L.NAK, link.store.have)  # damaged or unexpected frame
 
     async def _console(self, link, console=True):
-        if self.console is None or not console:
-            await link.send(L.FAIL, b"no console on this link")
-            return
-        try:
-            line = bytes(link.payload()).decode()
-        except UnicodeError:
-            await link.send(L.FAIL, b"a console command must be UTF-8 text")
-            return
-        try:
-            for piece in await self.console(line):
-                piece = piece.encode() if isinstance(piece, str) else piece
-                for i in range(0, len(piece), 1024):
-                    await link.send(L.OUT, piece[i : i + 1024])
-        except MemoryError:  # the link lives on: the next command may find room
-            import gc
+        import gc
 
-            gc.collect()
-            await link.send(L.FAIL, b"out of memory for this console command: try again, or "
-                            b"free RAM (fewer servers)")
-            return
-        await link.send(L.DONE)
+        gc.collect()  # compiling the console wants its RAM in one piece
+        from outstack.debug.console import over_link
+
+        await over_link(link, self.console if console else None)

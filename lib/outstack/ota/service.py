@@ -65,9 +65,7 @@ class OtaServer(Server):
 
     async def _console(self, line):
         # The same link carries the debug console, for a spec granted the "debug" right.
-        import gc
-
-        gc.collect()  # compiling the console wants its RAM in one piece
+        # (the link has made room and loaded it: outstack/ota/receive.py)
         from outstack.debug.console import answer_for
 
         return await answer_for(self, line)

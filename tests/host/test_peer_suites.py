@@ -48,7 +48,8 @@ def bare(tree, tmp_path_factory):
 @pytest.mark.parametrize("engine", ENGINES)
 def test_run_tests_on_the_board_match_the_bare_interpreter(engine, tree, bare, tmp_path):
     with peer.board(engine, tree, tmp_path) as vb:
-        got = peer.run_tests(tree, vb.usb_port, peer.short_tests(tree), tmp_path / "results")
+        got = peer.run_tests(tree, vb.usb_port, peer.short_tests(tree), tmp_path / "results",
+                             timeout=900)  # a slice: minutes at most, even on a busy host
     assert set(got) == set(bare)
     unexplained = [d for d in peer.differences(engine, got, bare) if d[3] is None]
     assert not unexplained, unexplained

@@ -170,6 +170,58 @@ def test_uart1_host_to_board(make_board):
     assert out.stdout.strip() == "b'hello board\\n'"
 
 
+def test_uart1_holds_a_fast_writer_back_and_loses_nothing(make_board):
+    # A board that is not reading its UART holds the host's writer back (the pty fills, as
+    # an adapter's buffer does): the host keeps no more than its bound, and nothing written
+    # is lost once the board reads.
+    import binascii
+    import threading
+
+    from outstack.sim.link import MAX_PENDING
+
+    vb = make_board()
+    data = random.Random(11).randbytes(1 << 20)
+    mpremote(vb.usb_port, "exec", "from outstack import hal; u = hal.uart(4000000)")
+    with serial.Serial(vb.uart_port, timeout=5) as port:
+        writer = threading.Thread(target=port.write, args=(data,), daemon=True)
+        writer.start()
+        most = 0
+        for _ in range(40):  # the board reads nothing meanwhile
+            most = max(most, len(vb.uart_to_dev.pending))
+            time.sleep(0.05)
+        assert writer.is_alive(), "1 MB went nowhere: the host took it all"
+        assert most <= MAX_PENDING + 4096, most
+        code = ("import binascii\nn = c = 0\nwhile n < %d:\n d = u.read(4096)\n if d:\n"
+                "  n += len(d)\n  c = binascii.crc32(d, c)\nprint('got', n, c)" % len(data))
+        out = mpremote(vb.usb_port, "resume", "exec", code, timeout=120)
+        writer.join(60)
+    assert out.stdout.split() == ["got", str(len(data)), str(binascii.crc32(data))], out.stdout
+
+
+def test_uart1_output_nobody_reads_is_lost_not_held(make_board):
+    # The board's UART sends whether or not anyone reads: with nobody at the pty, its writes
+    # go on at once and the host keeps a bounded tail (the rest is lost, counted).
+    from outstack.sim.link import MAX_PENDING
+
+    vb = make_board()
+    code = ("from outstack import hal; u = hal.uart(4000000)\n"
+            "for i in range(1024):\n u.write(bytes(1024))\nprint('wrote all')")
+    out = mpremote(vb.usb_port, "exec", code, timeout=120)
+    assert "wrote all" in out.stdout
+    end = time.monotonic() + 30
+    while vb.uart_to_pty.dropped == 0 and time.monotonic() < end:
+        time.sleep(0.1)
+    assert vb.uart_to_pty.dropped > 0 and len(vb.uart_to_pty.pending) <= MAX_PENDING + 4096
+    kept = len(vb.uart_to_pty.pending)
+    got = b""
+    with serial.Serial(vb.uart_port, timeout=0.2) as port:  # opening flushes the pty's part
+        end = time.monotonic() + 30
+        while len(got) < kept and time.monotonic() < end:
+            got += port.read(1 << 16)  # the tail the host kept comes on
+    assert kept >= MAX_PENDING and got == bytes(len(got)), (kept, len(got))
+    assert kept <= len(got) <= (1 << 20) - vb.uart_to_pty.dropped, (kept, len(got))
+
+
 def test_wifi_fails_when_the_test_says_so(make_board):
     vb = make_board()
     code = ("from outstack import hal; w = hal.wlan(); w.active(True); "

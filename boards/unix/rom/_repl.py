@@ -83,6 +83,7 @@ def start(mode):
     g.clear()  # what ran the ROM leaves nothing behind: a board's __main__ starts empty
     g["__name__"] = "__main__"
     try:
+        _hw.tell("booted")  # from here a Ctrl-C is an interrupt (the host held it till now)
         run_file("boot.py", g)
         if mode == "friendly":
             run_file("main.py", g)

@@ -58,8 +58,7 @@ def main():
     import _repl
 
     _set_rom_aside()
-    _hw.tell("booted")
-    _repl.start(_hw.cfg["mode"])
+    _repl.start(_hw.cfg["mode"])  # says "booted" where a Ctrl-C from the host is caught
 
 
 main()

@@ -77,14 +77,14 @@ class VirtualBoard:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         self.sel.register(self._wake_r, selectors.EVENT_READ, self._on_wake)
-        self.sel.register(self.usb.master, selectors.EVENT_READ, self._on_usb)
-        self.sel.register(self.uart.master, selectors.EVENT_READ, self._on_uart_pty)
+        self._reading = set()  # the fds of ptys and board sockets we read now (_watch)
         self._listen("ctl", self._on_ctl_accept)
         self._listen("uart1", self._on_uart_accept)
         self.usb_out = Link(self.usb.master, self._rate(self.usb_baud, 10))
         self.uart_to_pty = Link(self.uart.master, self._rate(self.uart_baud, 10))
         self.uart_to_dev = Link(None, self._rate(self.uart_baud, 10))
         self.dev_in = Link(None)
+        self._gate()
         self._reset_hw()
         self._thread = threading.Thread(target=self._loop, name="virtual-board", daemon=True)
         self._thread.start()
@@ -202,6 +202,7 @@ class VirtualBoard:
             link.pump(now)
         if self.usb.nobody_reads(self.usb_out, now):
             self.usb.drain_unread()  # nobody reads the port: a board's USB drops output then
+        self._gate()
         if self.wdt_deadline is not None and now >= self.wdt_deadline:
             self._emit("wdt-reset", f"{self.wdt_ms} ms without a feed")
             self._boot("WDT", "friendly")
@@ -253,6 +254,7 @@ class VirtualBoard:
         self.sel.register(self._proc.stdout.fileno(), selectors.EVENT_READ, self._on_dev_out)
         self.flash_writes = 0
         self.state = "on"
+        self._ready = self._held_intr = False  # a Ctrl-C waits for the ROM's "booted"
         self._spawned = time.monotonic()
         self._emit("spawn", cause)
 
@@ -272,7 +274,7 @@ class VirtualBoard:
         for name in ("ctl_conn", "uart_conn"):
             conn = getattr(self, name, None)
             if conn is not None:
-                self.sel.unregister(conn)
+                self._watch(conn, None, False)
                 conn.close()
                 setattr(self, name, None)
         self.uart_to_dev = Link(None, self.uart_to_dev.rate)
@@ -327,9 +329,33 @@ class VirtualBoard:
             for fn in list(self.listeners):
                 fn(data)
 
+    def _gate(self):
+        # A full queue toward the board stops our reading of its pty, so the writer waits
+        # (a USB host for the device, a UART adapter for its line) instead of the host
+        # holding any amount for a board that takes it slowly; reading resumes as it drains.
+        # The other way, a full UART1 queue that the line is still taking holds the board's
+        # writes back, as its TX FIFO does; one whose reader has stopped loses what comes.
+        self._watch(self.usb.master, self._on_usb, not self.dev_in.full())
+        self._watch(self.uart.master, self._on_uart_pty, not self.uart_to_dev.full())
+        conn = getattr(self, "uart_conn", None)
+        if conn is not None:
+            out = self.uart_to_pty
+            self._watch(conn, lambda: self._on_uart_dev(conn), not out.full() or out.blocked)
+
+    def _watch(self, f, fn, on: bool):
+        # Read `f` (calling fn when it has bytes) or not, whichever it is now.
+        fd = f if isinstance(f, int) else f.fileno()
+        if on and fd not in self._reading:
+            self.sel.register(f, selectors.EVENT_READ, fn)
+            self._reading.add(fd)
+        elif not on and fd in self._reading:
+            self.sel.unregister(f)
+            self._reading.discard(fd)
+
     # ----- USB REPL ----------------------------------------------------------------------
     def _on_usb(self):
         self._usb_bytes(self.usb.read())
+        self._gate()
 
     def _usb_bytes(self, data):
         while data:
@@ -337,6 +363,12 @@ class VirtualBoard:
             self.dev_in.push(before)
             self.dev_in.pump(time.monotonic())
             if not ctrl_c or self._proc is None:
+                continue
+            if not self._ready:
+                # The interpreter is still starting (its host process, then the ROM): a
+                # signal now would end it. The interrupt waits for "booted", as a board's
+                # Ctrl-C during its reset lands once boot.py runs; what came after waits in its input.
+                self._held_intr = True
                 continue
             if not _interrupt_char_on(self._proc.pid):
                 self.dev_in.push(ctrl_c)  # kbd_intr(-1): a byte like any other (binary links)
@@ -358,7 +390,7 @@ class VirtualBoard:
         conn, _ = srv.accept()
         conn.setblocking(False)
         self.ctl_conn, self._ctl_buf = conn, b""
-        self.sel.register(conn, selectors.EVENT_READ, lambda: self._on_ctl(conn))
+        self._watch(conn, lambda: self._on_ctl(conn), True)
 
     def _on_ctl(self, conn):
         if conn is not self.ctl_conn:
@@ -387,6 +419,10 @@ class VirtualBoard:
             self.wdt_deadline, self.last_feed = now + self.wdt_ms / 1000, now
             self._emit("wdt-armed", args[0])
         elif verb == "booted":
+            self._ready = True
+            if self._held_intr:
+                self._held_intr = False
+                self._usb_bytes(bytes([CTRL_C]))
             self._emit("booted", self._proc_cause())
         elif verb == "reset":
             self._emit("reset", args[0])
@@ -434,11 +470,11 @@ class VirtualBoard:
         conn, _ = srv.accept()
         conn.setblocking(False)
         if getattr(self, "uart_conn", None) is not None:
-            self.sel.unregister(self.uart_conn)
+            self._watch(self.uart_conn, None, False)
             self.uart_conn.close()
         self.uart_conn = conn
         self.uart_to_dev.fd = conn.fileno()
-        self.sel.register(conn, selectors.EVENT_READ, lambda: self._on_uart_dev(conn))
+        self._gate()
 
     def _on_uart_dev(self, conn):
         if conn is not self.uart_conn:
@@ -448,12 +484,14 @@ class VirtualBoard:
         except BlockingIOError:
             return
         if data:
-            self.uart_to_pty.push(data)
+            self.uart_to_pty.push_or_drop(data)  # a UART's line does not wait for its reader
+            self._gate()
 
     def _on_uart_pty(self):
         data = self.uart.read()
         if data and self.uart_to_dev.fd is not None:
             self.uart_to_dev.push(data)  # a UART with nobody listening loses what it gets
+            self._gate()
 
 
 def _interrupt_char_on(pid: int) -> bool:

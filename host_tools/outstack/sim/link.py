@@ -25,11 +25,20 @@ class Link:
         self.dropped = 0
         self.sent = 0
         self.moved = self.stamp  # when the reader last took bytes (or the queue last filled)
+        self.blocked = False  # the last write found the reader's buffer full
 
     def push(self, data: bytes) -> None:
         if not self.pending:
             self.moved = time.monotonic()
         self.pending += data
+
+    def push_or_drop(self, data: bytes) -> None:
+        """As push, but lost and counted when the queue is full and its reader takes nothing
+        (a serial line whose far end has stopped reading: its buffer overflows)."""
+        if self.full() and self.blocked:
+            self.dropped += len(data)
+            return
+        self.push(data)
 
     def full(self) -> bool:
         return len(self.pending) >= MAX_PENDING
@@ -57,6 +66,7 @@ class Link:
         try:
             done = os.write(self.fd, self.pending[:n])
         except BlockingIOError:
+            self.blocked = True
             return
         except OSError as e:
             if e.errno not in (errno.EIO, errno.EPIPE, errno.EBADF):
@@ -65,6 +75,7 @@ class Link:
             self.pending.clear()
             return
         del self.pending[:done]
+        self.blocked = False
         self.sent += done
         if done:
             self.moved = now

@@ -367,7 +367,8 @@ class VirtualBoard:
             if not self._ready:
                 # The interpreter is still starting (its host process, then the ROM): a
                 # signal now would end it. The interrupt waits for "booted", as a board's
-                # Ctrl-C during its reset lands once boot.py runs; what came after waits in its input.
+                # Ctrl-C during its reset lands once boot.py runs; what came after it waits
+                # in the board's input.
                 self._held_intr = True
                 continue
             if not _interrupt_char_on(self._proc.pid):
